@@ -1,0 +1,124 @@
+// Package metrics defines roster's own Prometheus metrics. Names start with
+// roster_, use base units, and carry only bounded labels (directory type,
+// never directory or user ids, except the per-directory gauges whose
+// cardinality is the number of directories).
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics holds roster's collectors.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	// SyncLag is the time from a change being observed (SCIM request
+	// received, poll read) to the roster applying it.
+	SyncLag *prometheus.HistogramVec
+	// ReconcileDuration is how long a reconcile run took, by mode.
+	ReconcileDuration *prometheus.HistogramVec
+	// Reconciles counts reconcile runs by mode and result.
+	Reconciles *prometheus.CounterVec
+	// RosterChanges counts applied roster changes by event type.
+	RosterChanges *prometheus.CounterVec
+	// LastReconcile is the time of each directory's last successful
+	// reconcile.
+	LastReconcile *prometheus.GaugeVec
+	// LastSync is the time of each directory's last successful poll or SCIM
+	// write.
+	LastSync *prometheus.GaugeVec
+	// PendingChanges is how many changes wait for the reconciler, per
+	// directory (sampled).
+	PendingChanges *prometheus.GaugeVec
+	// OldestPending is the observation time of the oldest change not yet
+	// applied, per directory; 0 when none.
+	OldestPending *prometheus.GaugeVec
+	// DirectoryState is 1 for each directory's current state.
+	DirectoryState *prometheus.GaugeVec
+	// Polls counts polls by directory type and result.
+	Polls *prometheus.CounterVec
+	// PollDuration is how long polls take.
+	PollDuration *prometheus.HistogramVec
+	// DeletionGuardTrips counts polls held back by the deletion guard.
+	DeletionGuardTrips *prometheus.CounterVec
+	// SCIMRequests counts SCIM requests by method, resource and status code.
+	SCIMRequests *prometheus.CounterVec
+	// SCIMDuration is SCIM request latency.
+	SCIMDuration *prometheus.HistogramVec
+	// APIRequests counts admin API requests by status code.
+	APIRequests *prometheus.CounterVec
+}
+
+// New builds the metrics and a registry holding them, Go and process
+// collectors included.
+func New() *Metrics {
+	lagBuckets := []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		SyncLag: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "roster_sync_lag_seconds", Help: "Time from a directory change being observed to the roster applying it.", Buckets: lagBuckets,
+		}, []string{"directory_type"}),
+		ReconcileDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "roster_reconcile_duration_seconds", Help: "Duration of reconcile runs.", Buckets: lagBuckets,
+		}, []string{"mode"}),
+		Reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roster_reconciles_total", Help: "Reconcile runs by mode (incremental, full) and result (ok, error).",
+		}, []string{"mode", "result"}),
+		RosterChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roster_roster_changes_total", Help: "Roster changes applied, by event type.",
+		}, []string{"type"}),
+		LastReconcile: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "roster_directory_last_reconcile_timestamp_seconds", Help: "Unix time of the directory's last successful reconcile.",
+		}, []string{"directory", "directory_type"}),
+		LastSync: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "roster_directory_last_sync_timestamp_seconds", Help: "Unix time of the directory's last successful poll or SCIM write.",
+		}, []string{"directory", "directory_type"}),
+		PendingChanges: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "roster_directory_pending_changes", Help: "Changes waiting for the reconciler.",
+		}, []string{"directory", "directory_type"}),
+		OldestPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "roster_directory_oldest_pending_change_timestamp_seconds", Help: "Unix time the oldest change not yet applied was observed; 0 when none.",
+		}, []string{"directory", "directory_type"}),
+		DirectoryState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "roster_directory_state", Help: "1 for the directory's current state (syncing, ok, error, needs_review).",
+		}, []string{"directory", "directory_type", "state"}),
+		Polls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roster_polls_total", Help: "Directory polls by type, kind (full, incremental) and result (ok, error, held).",
+		}, []string{"directory_type", "kind", "result"}),
+		PollDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "roster_poll_duration_seconds", Help: "Duration of directory polls.", Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+		}, []string{"directory_type", "kind"}),
+		DeletionGuardTrips: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roster_deletion_guard_trips_total", Help: "Polls held back because they would remove too many members.",
+		}, []string{"directory_type"}),
+		SCIMRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roster_scim_requests_total", Help: "SCIM requests by method, resource and status code.",
+		}, []string{"method", "resource", "code"}),
+		SCIMDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "roster_scim_request_duration_seconds", Help: "SCIM request latency.", Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"method", "resource"}),
+		APIRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roster_api_requests_total", Help: "Admin API requests by status code.",
+		}, []string{"code"}),
+	}
+	m.Registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.SyncLag, m.ReconcileDuration, m.Reconciles, m.RosterChanges, m.LastReconcile, m.LastSync,
+		m.PendingChanges, m.OldestPending, m.DirectoryState, m.Polls, m.PollDuration, m.DeletionGuardTrips,
+		m.SCIMRequests, m.SCIMDuration, m.APIRequests,
+	)
+	return m
+}
+
+// SetState sets the one-hot state gauge of a directory.
+func (m *Metrics) SetState(dir, typ, state string) {
+	for _, s := range []string{"syncing", "ok", "error", "needs_review"} {
+		v := 0.0
+		if s == state {
+			v = 1
+		}
+		m.DirectoryState.WithLabelValues(dir, typ, s).Set(v)
+	}
+}

@@ -1,0 +1,238 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// MemberQuery selects members of a team for the admin API.
+type MemberQuery struct {
+	TeamID  string
+	After   string // user id cursor (exclusive)
+	Limit   int
+	Email   string // exact, case-insensitive
+	GroupID string // only members in this group (directly or nested)
+}
+
+// MemberWithGroups is a member and the groups they are in.
+type MemberWithGroups struct {
+	RosterMember
+	Groups []RosterGroup
+}
+
+// ListRosterMembers pages through a team's current members, ordered by id.
+func (s *Store) ListRosterMembers(ctx context.Context, q MemberQuery) ([]MemberWithGroups, error) {
+	where := "m.team_id = ? AND m.user_id > ?"
+	args := []any{q.TeamID, q.After}
+	if q.Email != "" {
+		where += " AND m.email = LOWER(?)"
+		args = append(args, q.Email)
+	}
+	if q.GroupID != "" {
+		where += " AND EXISTS (SELECT 1 FROM member_groups mg WHERE mg.directory_id = m.directory_id AND mg.user_id = m.user_id AND mg.group_id = ?)"
+		args = append(args, q.GroupID)
+	}
+	args = append(args, q.Limit)
+	rows, err := s.query(ctx, "SELECT m.directory_id, m.user_id, m.team_id, m.email, m.name, m.limit_cents, m.limit_source, m.limit_group_id, m.limit_group_name, m.added_at, m.updated_at FROM members m WHERE "+where+" ORDER BY m.user_id, m.directory_id LIMIT ?", args...)
+	if err != nil {
+		return nil, fmt.Errorf("list members: %w", err)
+	}
+	var out []MemberWithGroups
+	for rows.Next() {
+		m, err := scanMember(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, MemberWithGroups{RosterMember: *m})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		m := &out[i]
+		grows, err := s.query(ctx, "SELECT g.group_id, g.name FROM member_groups mg JOIN roster_groups g ON g.directory_id = mg.directory_id AND g.group_id = mg.group_id WHERE mg.directory_id = ? AND mg.user_id = ? ORDER BY g.name, g.group_id", m.DirectoryID, m.UserID)
+		if err != nil {
+			return nil, fmt.Errorf("list member groups: %w", err)
+		}
+		for grows.Next() {
+			g := RosterGroup{DirectoryID: m.DirectoryID, TeamID: m.TeamID}
+			if err := grows.Scan(&g.GroupID, &g.Name); err != nil {
+				grows.Close()
+				return nil, err
+			}
+			m.Groups = append(m.Groups, g)
+		}
+		grows.Close()
+	}
+	return out, nil
+}
+
+// GetRosterMember reads one current member of a team by user id.
+func (s *Store) GetRosterMember(ctx context.Context, teamID, userID string) (*MemberWithGroups, error) {
+	row := s.queryRow(ctx, "SELECT "+memberCols+" FROM members WHERE team_id = ? AND user_id = ? ORDER BY directory_id LIMIT 1", teamID, userID)
+	m, err := scanMember(row)
+	if err != nil {
+		return nil, err
+	}
+	page, err := s.ListRosterMembers(ctx, MemberQuery{TeamID: teamID, After: prevID(userID), Limit: 1})
+	if err != nil {
+		return nil, err
+	}
+	if len(page) == 1 && page[0].UserID == m.UserID {
+		return &page[0], nil
+	}
+	return &MemberWithGroups{RosterMember: *m}, nil
+}
+
+// prevID returns a string sorting just before id, for an exclusive cursor.
+func prevID(id string) string {
+	if id == "" {
+		return ""
+	}
+	b := []byte(id)
+	last := b[len(b)-1]
+	if last == 0 {
+		return string(b[:len(b)-1])
+	}
+	b[len(b)-1] = last - 1
+	return string(b) + "\xff"
+}
+
+// GroupWithCount is a roster group with its member count and limit.
+type GroupWithCount struct {
+	RosterGroup
+	MemberCount int
+	HasLimit    bool
+	LimitCents  *int64
+}
+
+// ListRosterGroups pages through a team's groups, ordered by id.
+func (s *Store) ListRosterGroups(ctx context.Context, teamID, after string, limit int) ([]GroupWithCount, error) {
+	rows, err := s.query(ctx, `SELECT g.directory_id, g.group_id, g.name,
+		(SELECT COUNT(*) FROM member_groups mg WHERE mg.directory_id = g.directory_id AND mg.group_id = g.group_id),
+		l.group_id, l.limit_cents
+		FROM roster_groups g LEFT JOIN group_limits l ON l.team_id = g.team_id AND l.group_id = g.group_id
+		WHERE g.team_id = ? AND g.group_id > ? ORDER BY g.group_id LIMIT ?`, teamID, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list groups: %w", err)
+	}
+	defer rows.Close()
+	var out []GroupWithCount
+	for rows.Next() {
+		g := GroupWithCount{RosterGroup: RosterGroup{TeamID: teamID}}
+		var lid sql.NullString
+		var lim sql.NullInt64
+		if err := rows.Scan(&g.DirectoryID, &g.GroupID, &g.Name, &g.MemberCount, &lid, &lim); err != nil {
+			return nil, err
+		}
+		g.HasLimit = lid.Valid
+		if lim.Valid {
+			v := lim.Int64
+			g.LimitCents = &v
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+// GetRosterGroup reads one group of a team.
+func (s *Store) GetRosterGroup(ctx context.Context, teamID, groupID string) (*GroupWithCount, error) {
+	gs, err := s.ListRosterGroups(ctx, teamID, prevID(groupID), 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(gs) == 0 || gs[0].GroupID != groupID {
+		return nil, ErrNotFound
+	}
+	return &gs[0], nil
+}
+
+// GroupDirectory finds which directory of the team a group belongs to, from
+// the roster or, if not reconciled yet, the mirror.
+func (tx *Tx) GroupDirectory(ctx context.Context, teamID, groupID string) (string, error) {
+	var dir string
+	err := tx.queryRow(ctx, "SELECT directory_id FROM roster_groups WHERE team_id = ? AND group_id = ?", teamID, groupID).Scan(&dir)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = tx.queryRow(ctx, "SELECT g.directory_id FROM mirror_groups g JOIN directories d ON d.id = g.directory_id WHERE d.team_id = ? AND g.id = ?", teamID, groupID).Scan(&dir)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	return dir, err
+}
+
+// SCIMRequest is one logged SCIM request.
+type SCIMRequest struct {
+	ID          int64
+	DirectoryID string
+	At          time.Time
+	Method      string
+	Path        string
+	Status      int
+	Duration    time.Duration
+	Error       string
+	Body        string
+}
+
+// LogSCIMRequests appends SCIM request log entries.
+func (s *Store) LogSCIMRequests(ctx context.Context, reqs []SCIMRequest) error {
+	if len(reqs) == 0 {
+		return nil
+	}
+	return s.WithTx(ctx, func(tx *Tx) error {
+		for start := 0; start < len(reqs); start += 100 {
+			end := min(start+100, len(reqs))
+			args := make([]any, 0, 8*(end-start))
+			for _, r := range reqs[start:end] {
+				args = append(args, r.DirectoryID, micros(r.At), r.Method, r.Path, r.Status, r.Duration.Microseconds(), r.Error, r.Body)
+			}
+			if _, err := tx.exec(ctx, "INSERT INTO scim_requests (directory_id, at, method, path, status, duration_us, error, body) VALUES "+placeholders(end-start, 8), args...); err != nil {
+				return fmt.Errorf("log scim requests: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// ListSCIMRequests reads a directory's SCIM request log, newest first.
+func (s *Store) ListSCIMRequests(ctx context.Context, dirID string, before int64, limit int) ([]SCIMRequest, error) {
+	if before <= 0 {
+		before = 1<<62 - 1
+	}
+	rows, err := s.query(ctx, "SELECT id, directory_id, at, method, path, status, duration_us, error, body FROM scim_requests WHERE directory_id = ? AND id < ? ORDER BY id DESC LIMIT ?", dirID, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list scim requests: %w", err)
+	}
+	defer rows.Close()
+	var out []SCIMRequest
+	for rows.Next() {
+		var r SCIMRequest
+		var at, dur int64
+		if err := rows.Scan(&r.ID, &r.DirectoryID, &at, &r.Method, &r.Path, &r.Status, &dur, &r.Error, &r.Body); err != nil {
+			return nil, err
+		}
+		r.At = fromMicros(at)
+		r.Duration = time.Duration(dur) * time.Microsecond
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// PruneSCIMRequests deletes request log entries older than t.
+func (s *Store) PruneSCIMRequests(ctx context.Context, t time.Time) (int64, error) {
+	var n int64
+	err := s.WithTx(ctx, func(tx *Tx) error {
+		res, err := tx.exec(ctx, "DELETE FROM scim_requests WHERE at < ?", micros(t))
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	return n, err
+}

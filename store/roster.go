@@ -1,0 +1,649 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Limit sources.
+const (
+	SourceGroup       = "group"
+	SourceTeamDefault = "team_default"
+)
+
+// RosterMember is a member as roster has applied them.
+type RosterMember struct {
+	DirectoryID string
+	UserID      string
+	TeamID      string
+	Email       string
+	Name        string
+	// LimitCents is the effective monthly limit; nil is unlimited.
+	LimitCents     *int64
+	LimitSource    string // SourceGroup or SourceTeamDefault
+	LimitGroupID   string
+	LimitGroupName string
+	AddedAt        time.Time
+	UpdatedAt      time.Time
+}
+
+// RosterGroup is a group as roster shows it.
+type RosterGroup struct {
+	DirectoryID string
+	GroupID     string
+	TeamID      string
+	Name        string
+}
+
+// Link links a member to a group they are in, directly or nested.
+type Link struct {
+	UserID  string
+	GroupID string
+}
+
+// DirtyRow is one pending reconcile item.
+type DirtyRow struct {
+	Kind     string
+	ObjectID string
+	Gen      int64
+	Observed time.Time
+}
+
+// PendingDirty reads every pending reconcile item of a directory.
+func (tx *Tx) PendingDirty(ctx context.Context, dirID string) ([]DirtyRow, error) {
+	return pendingDirty(ctx, tx.query, dirID)
+}
+
+// PendingDirty reads every pending reconcile item of a directory.
+func (rt *ReadTx) PendingDirty(ctx context.Context, dirID string) ([]DirtyRow, error) {
+	return pendingDirty(ctx, rt.query, dirID)
+}
+
+func pendingDirty(ctx context.Context, query queryFunc, dirID string) ([]DirtyRow, error) {
+	rows, err := query(ctx, "SELECT kind, object_id, gen, observed_at FROM dirty WHERE directory_id = ?", dirID)
+	if err != nil {
+		return nil, fmt.Errorf("read dirty: %w", err)
+	}
+	defer rows.Close()
+	var out []DirtyRow
+	for rows.Next() {
+		var d DirtyRow
+		var at int64
+		if err := rows.Scan(&d.Kind, &d.ObjectID, &d.Gen, &at); err != nil {
+			return nil, err
+		}
+		d.Observed = fromMicros(at)
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// ClearDirty deletes the given items unless they were marked again since
+// they were read (their gen changed).
+func (tx *Tx) ClearDirty(ctx context.Context, dirID string, items []DirtyRow) error {
+	const batch = 150
+	for start := 0; start < len(items); start += batch {
+		end := min(start+batch, len(items))
+		var b strings.Builder
+		args := []any{dirID}
+		for i, d := range items[start:end] {
+			if i > 0 {
+				b.WriteString(" OR ")
+			}
+			b.WriteString("(kind = ? AND object_id = ? AND gen = ?)")
+			args = append(args, d.Kind, d.ObjectID, d.Gen)
+		}
+		if _, err := tx.exec(ctx, "DELETE FROM dirty WHERE directory_id = ? AND ("+b.String()+")", args...); err != nil {
+			return fmt.Errorf("clear dirty: %w", err)
+		}
+	}
+	return nil
+}
+
+// ReadTx is a read-only snapshot of the database.
+type ReadTx struct {
+	s  *Store
+	tx *sql.Tx
+}
+
+type queryFunc func(context.Context, string, ...any) (*sql.Rows, error)
+
+// ReadSnapshot runs fn in a read-only transaction that sees one consistent
+// snapshot.
+func (s *Store) ReadSnapshot(ctx context.Context, fn func(rt *ReadTx) error) error {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if s.engine == Postgres {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := s.r.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("begin read: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(&ReadTx{s: s, tx: tx})
+}
+
+func (rt *ReadTx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return rt.tx.QueryContext(ctx, rt.s.rebind(q), args...)
+}
+
+// MirrorUserLite is what the reconciler needs of a mirror user.
+type MirrorUserLite struct {
+	ID          string
+	UserName    string
+	DisplayName string
+	GivenName   string
+	FamilyName  string
+	Email       string
+	Active      bool
+}
+
+const liteCols = "id, user_name, display_name, given_name, family_name, email, active"
+
+func scanLite(rows *sql.Rows) (MirrorUserLite, error) {
+	var u MirrorUserLite
+	err := rows.Scan(&u.ID, &u.UserName, &u.DisplayName, &u.GivenName, &u.FamilyName, &u.Email, &u.Active)
+	return u, err
+}
+
+// EachMirrorUser streams every mirror user of a directory.
+func (rt *ReadTx) EachMirrorUser(ctx context.Context, dirID string, fn func(MirrorUserLite)) error {
+	rows, err := rt.query(ctx, "SELECT "+liteCols+" FROM mirror_users WHERE directory_id = ?", dirID)
+	if err != nil {
+		return fmt.Errorf("read mirror users: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		u, err := scanLite(rows)
+		if err != nil {
+			return err
+		}
+		fn(u)
+	}
+	return rows.Err()
+}
+
+// MirrorUsersLite reads some mirror users of a directory.
+func (tx *Tx) MirrorUsersLite(ctx context.Context, dirID string, ids []string) (map[string]MirrorUserLite, error) {
+	out := make(map[string]MirrorUserLite, len(ids))
+	err := inBatches(ids, 500, func(part []string) error {
+		rows, err := tx.query(ctx, "SELECT "+liteCols+" FROM mirror_users WHERE directory_id = ? AND id IN ("+qs(len(part))+")", append([]any{dirID}, anys(part)...)...)
+		if err != nil {
+			return fmt.Errorf("read mirror users: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			u, err := scanLite(rows)
+			if err != nil {
+				return err
+			}
+			out[u.ID] = u
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// MembershipRow is one mirror membership.
+type MembershipRow struct {
+	GroupID    string
+	MemberID   string
+	MemberType string
+}
+
+// EachMembership streams every mirror membership of a directory.
+func (rt *ReadTx) EachMembership(ctx context.Context, dirID string, fn func(MembershipRow)) error {
+	rows, err := rt.query(ctx, "SELECT group_id, member_id, member_type FROM mirror_members WHERE directory_id = ?", dirID)
+	if err != nil {
+		return fmt.Errorf("read memberships: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var m MembershipRow
+		if err := rows.Scan(&m.GroupID, &m.MemberID, &m.MemberType); err != nil {
+			return err
+		}
+		fn(m)
+	}
+	return rows.Err()
+}
+
+// ParentGroups lists the groups each of ids is a direct member of.
+func (tx *Tx) ParentGroups(ctx context.Context, dirID string, ids []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	err := inBatches(ids, 500, func(part []string) error {
+		rows, err := tx.query(ctx, "SELECT member_id, group_id FROM mirror_members WHERE directory_id = ? AND member_id IN ("+qs(len(part))+")", append([]any{dirID}, anys(part)...)...)
+		if err != nil {
+			return fmt.Errorf("read parents: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var m, g string
+			if err := rows.Scan(&m, &g); err != nil {
+				return err
+			}
+			out[m] = append(out[m], g)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// GroupNames reads the display names of mirror groups; with ids nil, of
+// every group of the directory.
+func groupNames(ctx context.Context, query queryFunc, dirID string, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	scan := func(rows *sql.Rows) error {
+		defer rows.Close()
+		for rows.Next() {
+			var id, name string
+			if err := rows.Scan(&id, &name); err != nil {
+				return err
+			}
+			out[id] = name
+		}
+		return rows.Err()
+	}
+	if ids == nil {
+		rows, err := query(ctx, "SELECT id, display_name FROM mirror_groups WHERE directory_id = ?", dirID)
+		if err != nil {
+			return nil, fmt.Errorf("read groups: %w", err)
+		}
+		return out, scan(rows)
+	}
+	err := inBatches(ids, 500, func(part []string) error {
+		rows, err := query(ctx, "SELECT id, display_name FROM mirror_groups WHERE directory_id = ? AND id IN ("+qs(len(part))+")", append([]any{dirID}, anys(part)...)...)
+		if err != nil {
+			return fmt.Errorf("read groups: %w", err)
+		}
+		return scan(rows)
+	})
+	return out, err
+}
+
+// MirrorGroupNames reads names of the given mirror groups (all when ids is nil).
+func (tx *Tx) MirrorGroupNames(ctx context.Context, dirID string, ids []string) (map[string]string, error) {
+	return groupNames(ctx, tx.query, dirID, ids)
+}
+
+// MirrorGroupNames reads the names of every mirror group of a directory.
+func (rt *ReadTx) MirrorGroupNames(ctx context.Context, dirID string) (map[string]string, error) {
+	return groupNames(ctx, rt.query, dirID, nil)
+}
+
+const memberCols = "directory_id, user_id, team_id, email, name, limit_cents, limit_source, limit_group_id, limit_group_name, added_at, updated_at"
+
+func scanMember(row interface{ Scan(...any) error }) (*RosterMember, error) {
+	var m RosterMember
+	var lim sql.NullInt64
+	var added, updated int64
+	if err := row.Scan(&m.DirectoryID, &m.UserID, &m.TeamID, &m.Email, &m.Name, &lim, &m.LimitSource, &m.LimitGroupID, &m.LimitGroupName, &added, &updated); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	if lim.Valid {
+		v := lim.Int64
+		m.LimitCents = &v
+	}
+	m.AddedAt, m.UpdatedAt = fromMicros(added), fromMicros(updated)
+	return &m, nil
+}
+
+// EachRosterMember streams every applied member of a directory.
+func (rt *ReadTx) EachRosterMember(ctx context.Context, dirID string, fn func(*RosterMember)) error {
+	rows, err := rt.query(ctx, "SELECT "+memberCols+" FROM members WHERE directory_id = ?", dirID)
+	if err != nil {
+		return fmt.Errorf("read roster: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		m, err := scanMember(rows)
+		if err != nil {
+			return err
+		}
+		fn(m)
+	}
+	return rows.Err()
+}
+
+// RosterMembers reads some applied members of a directory.
+func (tx *Tx) RosterMembers(ctx context.Context, dirID string, ids []string) (map[string]*RosterMember, error) {
+	out := make(map[string]*RosterMember, len(ids))
+	err := inBatches(ids, 500, func(part []string) error {
+		rows, err := tx.query(ctx, "SELECT "+memberCols+" FROM members WHERE directory_id = ? AND user_id IN ("+qs(len(part))+")", append([]any{dirID}, anys(part)...)...)
+		if err != nil {
+			return fmt.Errorf("read roster: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			m, err := scanMember(rows)
+			if err != nil {
+				return err
+			}
+			out[m.UserID] = m
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// EachMemberGroup streams every applied member-group link of a directory.
+func (rt *ReadTx) EachMemberGroup(ctx context.Context, dirID string, fn func(Link)) error {
+	rows, err := rt.query(ctx, "SELECT user_id, group_id FROM member_groups WHERE directory_id = ?", dirID)
+	if err != nil {
+		return fmt.Errorf("read member groups: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var mg Link
+		if err := rows.Scan(&mg.UserID, &mg.GroupID); err != nil {
+			return err
+		}
+		fn(mg)
+	}
+	return rows.Err()
+}
+
+// MemberGroupsOf reads the applied groups of some members.
+func (tx *Tx) MemberGroupsOf(ctx context.Context, dirID string, ids []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	err := inBatches(ids, 500, func(part []string) error {
+		rows, err := tx.query(ctx, "SELECT user_id, group_id FROM member_groups WHERE directory_id = ? AND user_id IN ("+qs(len(part))+")", append([]any{dirID}, anys(part)...)...)
+		if err != nil {
+			return fmt.Errorf("read member groups: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var u, g string
+			if err := rows.Scan(&u, &g); err != nil {
+				return err
+			}
+			out[u] = append(out[u], g)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// RosterGroups reads the applied groups of a directory (all when ids is nil).
+func (tx *Tx) RosterGroups(ctx context.Context, dirID string, ids []string) (map[string]string, error) {
+	return rosterGroups(ctx, tx.query, dirID, ids)
+}
+
+// RosterGroups reads every applied group of a directory.
+func (rt *ReadTx) RosterGroups(ctx context.Context, dirID string) (map[string]string, error) {
+	return rosterGroups(ctx, rt.query, dirID, nil)
+}
+
+func rosterGroups(ctx context.Context, query queryFunc, dirID string, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	scan := func(rows *sql.Rows) error {
+		defer rows.Close()
+		for rows.Next() {
+			var id, name string
+			if err := rows.Scan(&id, &name); err != nil {
+				return err
+			}
+			out[id] = name
+		}
+		return rows.Err()
+	}
+	if ids == nil {
+		rows, err := query(ctx, "SELECT group_id, name FROM roster_groups WHERE directory_id = ?", dirID)
+		if err != nil {
+			return nil, fmt.Errorf("read roster groups: %w", err)
+		}
+		return out, scan(rows)
+	}
+	err := inBatches(ids, 500, func(part []string) error {
+		rows, err := query(ctx, "SELECT group_id, name FROM roster_groups WHERE directory_id = ? AND group_id IN ("+qs(len(part))+")", append([]any{dirID}, anys(part)...)...)
+		if err != nil {
+			return fmt.Errorf("read roster groups: %w", err)
+		}
+		return scan(rows)
+	})
+	return out, err
+}
+
+// GroupLimits reads the team's per-group limits: group id → cents (nil is
+// unlimited). Groups without a limit are absent.
+func (tx *Tx) GroupLimits(ctx context.Context, teamID string) (map[string]*int64, error) {
+	return groupLimits(ctx, tx.query, teamID)
+}
+
+// GroupLimits reads the team's per-group limits.
+func (rt *ReadTx) GroupLimits(ctx context.Context, teamID string) (map[string]*int64, error) {
+	return groupLimits(ctx, rt.query, teamID)
+}
+
+// GroupLimits reads the team's per-group limits.
+func (s *Store) GroupLimits(ctx context.Context, teamID string) (map[string]*int64, error) {
+	return groupLimits(ctx, s.query, teamID)
+}
+
+func groupLimits(ctx context.Context, query queryFunc, teamID string) (map[string]*int64, error) {
+	rows, err := query(ctx, "SELECT group_id, limit_cents FROM group_limits WHERE team_id = ?", teamID)
+	if err != nil {
+		return nil, fmt.Errorf("read group limits: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]*int64{}
+	for rows.Next() {
+		var id string
+		var lim sql.NullInt64
+		if err := rows.Scan(&id, &lim); err != nil {
+			return nil, err
+		}
+		if lim.Valid {
+			v := lim.Int64
+			out[id] = &v
+		} else {
+			out[id] = nil
+		}
+	}
+	return out, rows.Err()
+}
+
+// SetGroupLimit sets (has=true) or removes a group's limit; cents nil with
+// has=true means unlimited.
+func (tx *Tx) SetGroupLimit(ctx context.Context, teamID, groupID string, has bool, cents *int64) error {
+	if !has {
+		_, err := tx.exec(ctx, "DELETE FROM group_limits WHERE team_id = ? AND group_id = ?", teamID, groupID)
+		return err
+	}
+	_, err := tx.exec(ctx, `INSERT INTO group_limits (team_id, group_id, limit_cents, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (team_id, group_id) DO UPDATE SET limit_cents = excluded.limit_cents, updated_at = excluded.updated_at`,
+		teamID, groupID, cents, micros(time.Now()))
+	return err
+}
+
+// RosterChanges is what a reconcile writes.
+type RosterChanges struct {
+	UpsertMembers   []*RosterMember
+	DeleteMembers   []string
+	AddLinks        []Link
+	RemoveLinks     []Link
+	UpsertGroups    []RosterGroup
+	DeleteGroups    []string
+	Events          []Event
+	RemoveLimitsFor []string // group ids whose limits go with the group
+}
+
+// Empty reports whether there is nothing to write.
+func (c *RosterChanges) Empty() bool {
+	return len(c.UpsertMembers) == 0 && len(c.DeleteMembers) == 0 && len(c.AddLinks) == 0 &&
+		len(c.RemoveLinks) == 0 && len(c.UpsertGroups) == 0 && len(c.DeleteGroups) == 0 && len(c.Events) == 0
+}
+
+// ApplyRoster writes roster changes of one directory and their events.
+func (tx *Tx) ApplyRoster(ctx context.Context, teamID, dirID string, c *RosterChanges) error {
+	now := micros(time.Now())
+	if err := inBatches(c.DeleteMembers, 300, func(part []string) error {
+		args := append([]any{dirID}, anys(part)...)
+		if _, err := tx.exec(ctx, "DELETE FROM members WHERE directory_id = ? AND user_id IN ("+qs(len(part))+")", args...); err != nil {
+			return err
+		}
+		_, err := tx.exec(ctx, "DELETE FROM member_groups WHERE directory_id = ? AND user_id IN ("+qs(len(part))+")", args...)
+		return err
+	}); err != nil {
+		return fmt.Errorf("delete members: %w", err)
+	}
+	const mcols = 11
+	for start := 0; start < len(c.UpsertMembers); start += 80 {
+		end := min(start+80, len(c.UpsertMembers))
+		args := make([]any, 0, mcols*(end-start))
+		for _, m := range c.UpsertMembers[start:end] {
+			added := micros(m.AddedAt)
+			if m.AddedAt.IsZero() {
+				added = now
+			}
+			args = append(args, dirID, m.UserID, teamID, m.Email, m.Name, m.LimitCents, m.LimitSource, m.LimitGroupID, m.LimitGroupName, added, now)
+		}
+		_, err := tx.exec(ctx, "INSERT INTO members ("+memberCols+") VALUES "+placeholders(end-start, mcols)+`
+			ON CONFLICT (directory_id, user_id) DO UPDATE SET email = excluded.email, name = excluded.name,
+			limit_cents = excluded.limit_cents, limit_source = excluded.limit_source, limit_group_id = excluded.limit_group_id,
+			limit_group_name = excluded.limit_group_name, updated_at = excluded.updated_at`, args...)
+		if err != nil {
+			return fmt.Errorf("upsert members: %w", err)
+		}
+	}
+	for start := 0; start < len(c.RemoveLinks); start += 150 {
+		end := min(start+150, len(c.RemoveLinks))
+		var b strings.Builder
+		args := []any{dirID}
+		for i, l := range c.RemoveLinks[start:end] {
+			if i > 0 {
+				b.WriteString(" OR ")
+			}
+			b.WriteString("(user_id = ? AND group_id = ?)")
+			args = append(args, l.UserID, l.GroupID)
+		}
+		if _, err := tx.exec(ctx, "DELETE FROM member_groups WHERE directory_id = ? AND ("+b.String()+")", args...); err != nil {
+			return fmt.Errorf("remove member groups: %w", err)
+		}
+	}
+	for start := 0; start < len(c.AddLinks); start += 300 {
+		end := min(start+300, len(c.AddLinks))
+		args := make([]any, 0, 3*(end-start))
+		for _, l := range c.AddLinks[start:end] {
+			args = append(args, dirID, l.UserID, l.GroupID)
+		}
+		if _, err := tx.exec(ctx, "INSERT INTO member_groups (directory_id, user_id, group_id) VALUES "+placeholders(end-start, 3)+" ON CONFLICT DO NOTHING", args...); err != nil {
+			return fmt.Errorf("add member groups: %w", err)
+		}
+	}
+	if err := inBatches(c.DeleteGroups, 300, func(part []string) error {
+		args := append([]any{dirID}, anys(part)...)
+		if _, err := tx.exec(ctx, "DELETE FROM roster_groups WHERE directory_id = ? AND group_id IN ("+qs(len(part))+")", args...); err != nil {
+			return err
+		}
+		_, err := tx.exec(ctx, "DELETE FROM member_groups WHERE directory_id = ? AND group_id IN ("+qs(len(part))+")", args...)
+		return err
+	}); err != nil {
+		return fmt.Errorf("delete groups: %w", err)
+	}
+	if err := inBatches(c.RemoveLimitsFor, 300, func(part []string) error {
+		_, err := tx.exec(ctx, "DELETE FROM group_limits WHERE team_id = ? AND group_id IN ("+qs(len(part))+")", append([]any{teamID}, anys(part)...)...)
+		return err
+	}); err != nil {
+		return fmt.Errorf("delete group limits: %w", err)
+	}
+	for start := 0; start < len(c.UpsertGroups); start += 200 {
+		end := min(start+200, len(c.UpsertGroups))
+		args := make([]any, 0, 4*(end-start))
+		for _, g := range c.UpsertGroups[start:end] {
+			args = append(args, dirID, g.GroupID, teamID, g.Name)
+		}
+		if _, err := tx.exec(ctx, "INSERT INTO roster_groups (directory_id, group_id, team_id, name) VALUES "+placeholders(end-start, 4)+" ON CONFLICT (directory_id, group_id) DO UPDATE SET name = excluded.name", args...); err != nil {
+			return fmt.Errorf("upsert groups: %w", err)
+		}
+	}
+	return tx.AppendEvents(ctx, teamID, c.Events)
+}
+
+// Event is one entry of a team's event feed.
+type Event struct {
+	Seq         int64
+	TeamID      string
+	DirectoryID string
+	Type        string
+	OccurredAt  time.Time
+	Data        json.RawMessage
+}
+
+// AppendEvents appends events to the team's feed. Sequence numbers follow
+// commit order: on PostgreSQL writers of one team's events are serialised by
+// an advisory lock held until commit.
+func (tx *Tx) AppendEvents(ctx context.Context, teamID string, evs []Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	if tx.s.engine == Postgres {
+		if _, err := tx.exec(ctx, "SELECT pg_advisory_xact_lock(7270002, hashtext(?))", teamID); err != nil {
+			return fmt.Errorf("lock events: %w", err)
+		}
+	}
+	for start := 0; start < len(evs); start += 150 {
+		end := min(start+150, len(evs))
+		args := make([]any, 0, 5*(end-start))
+		for _, e := range evs[start:end] {
+			at := e.OccurredAt
+			if at.IsZero() {
+				at = time.Now()
+			}
+			args = append(args, teamID, e.DirectoryID, e.Type, micros(at), string(e.Data))
+		}
+		if _, err := tx.exec(ctx, "INSERT INTO events (team_id, directory_id, type, occurred_at, data) VALUES "+placeholders(end-start, 5), args...); err != nil {
+			return fmt.Errorf("append events: %w", err)
+		}
+	}
+	return nil
+}
+
+// ListEvents reads a team's events after a sequence number, oldest first.
+func (s *Store) ListEvents(ctx context.Context, teamID string, after int64, limit int) ([]Event, error) {
+	rows, err := s.query(ctx, "SELECT seq, team_id, directory_id, type, occurred_at, data FROM events WHERE team_id = ? AND seq > ? ORDER BY seq LIMIT ?", teamID, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var e Event
+		var at int64
+		var data string
+		if err := rows.Scan(&e.Seq, &e.TeamID, &e.DirectoryID, &e.Type, &at, &data); err != nil {
+			return nil, err
+		}
+		e.OccurredAt = fromMicros(at)
+		e.Data = json.RawMessage(data)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func inBatches(ids []string, n int, fn func([]string) error) error {
+	for start := 0; start < len(ids); start += n {
+		if err := fn(ids[start:min(start+n, len(ids))]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func qs(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
+
+func anys(ids []string) []any {
+	out := make([]any, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
+}

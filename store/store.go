@@ -1,0 +1,380 @@
+// Package store keeps roster's state in SQLite (embedded default) or
+// PostgreSQL (scaled out): teams, directories, the mirror of what each
+// directory says, the applied roster, the event log and the SCIM request log.
+//
+// Queries are written once with '?' placeholders; the PostgreSQL dialect
+// rewrites them to $n.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver "pgx"
+	_ "modernc.org/sqlite"             // pure-Go SQLite driver "sqlite"
+)
+
+// Engine names.
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+)
+
+// Sentinel errors callers branch on.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Store is roster's database. It is safe for concurrent use.
+type Store struct {
+	engine string
+	// w takes writes. On SQLite it has a single connection (SQLite has one
+	// writer; queueing in Go is cheaper than busy retries) and transactions
+	// start IMMEDIATE. On PostgreSQL w and r are the same pool.
+	w *sql.DB
+	r *sql.DB
+}
+
+// Open opens (creating if needed) the database. An empty url means SQLite in
+// dataDir/roster.db; postgres:// or postgresql:// URLs open PostgreSQL.
+// Migrations run before Open returns.
+func Open(ctx context.Context, url, dataDir string) (*Store, error) {
+	var s *Store
+	switch {
+	case url == "" || strings.HasPrefix(url, "sqlite:") || strings.HasPrefix(url, "file:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite://"), "sqlite:")
+		if path == "" {
+			if err := os.MkdirAll(dataDir, 0o700); err != nil {
+				return nil, fmt.Errorf("create data dir: %w", err)
+			}
+			path = filepath.Join(dataDir, "roster.db")
+		}
+		st, err := openSQLite(path)
+		if err != nil {
+			return nil, err
+		}
+		s = st
+	case strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://"):
+		db, err := sql.Open("pgx", url)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		db.SetMaxOpenConns(32)
+		db.SetMaxIdleConns(16)
+		db.SetConnMaxIdleTime(5 * time.Minute)
+		s = &Store{engine: Postgres, w: db, r: db}
+	default:
+		return nil, fmt.Errorf("database url %q: want empty (SQLite in the data dir), sqlite:PATH or postgres://", redactURL(url))
+	}
+	if err := s.Ping(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	return s, nil
+}
+
+func openSQLite(path string) (*Store, error) {
+	pragmas := "_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)"
+	w, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate&"+pragmas)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxIdleTime(0)
+	w.SetConnMaxLifetime(0)
+	r, err := sql.Open("sqlite", "file:"+path+"?mode=ro&"+pragmas)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	r.SetMaxOpenConns(8)
+	r.SetMaxIdleConns(8)
+	r.SetConnMaxIdleTime(0)
+	r.SetConnMaxLifetime(0)
+	return &Store{engine: SQLite, w: w, r: r}, nil
+}
+
+// Engine says which database engine backs the store.
+func (s *Store) Engine() string { return s.engine }
+
+// Close closes the database.
+func (s *Store) Close() error {
+	err := s.w.Close()
+	if s.r != s.w {
+		if e := s.r.Close(); err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.w.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping %s: %w", s.engine, err)
+	}
+	return nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	if s.engine == SQLite {
+		// WAL must be set before the read pool opens the file read-only.
+		if _, err := s.w.ExecContext(ctx, "PRAGMA journal_mode=WAL"); err != nil {
+			return err
+		}
+	}
+	return s.WithTx(ctx, func(tx *Tx) error {
+		if s.engine == Postgres {
+			// Serialise concurrent start-ups of several replicas.
+			if _, err := tx.tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(7270001)"); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.exec(ctx, "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)"); err != nil {
+			return err
+		}
+		applied := map[int]bool{}
+		rows, err := tx.query(ctx, "SELECT version FROM schema_migrations")
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var v int
+			if err := rows.Scan(&v); err != nil {
+				rows.Close()
+				return err
+			}
+			applied[v] = true
+		}
+		rows.Close()
+		entries, err := migrationFS.ReadDir("migrations")
+		if err != nil {
+			return err
+		}
+		sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+		for _, e := range entries {
+			v, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0])
+			if err != nil {
+				return fmt.Errorf("migration %s: name must start with a number", e.Name())
+			}
+			if applied[v] {
+				continue
+			}
+			text, err := migrationFS.ReadFile("migrations/" + e.Name())
+			if err != nil {
+				return err
+			}
+			sqlText := string(text)
+			if s.engine == SQLite {
+				sqlText = strings.ReplaceAll(sqlText, "{{ID}}", "INTEGER PRIMARY KEY AUTOINCREMENT")
+			} else {
+				sqlText = strings.ReplaceAll(sqlText, "{{ID}}", "BIGSERIAL PRIMARY KEY")
+			}
+			for _, stmt := range splitStatements(sqlText) {
+				if _, err := tx.tx.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("migration %s: %w", e.Name(), err)
+				}
+			}
+			if _, err := tx.exec(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", v, micros(time.Now())); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func splitStatements(text string) []string {
+	var out []string
+	var b strings.Builder
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "--") {
+			continue
+		}
+		b.WriteString(line)
+		b.WriteByte('\n')
+		if strings.HasSuffix(strings.TrimSpace(line), ";") {
+			if s := strings.TrimSpace(b.String()); s != "" {
+				out = append(out, s)
+			}
+			b.Reset()
+		}
+	}
+	if s := strings.TrimSpace(b.String()); s != "" {
+		out = append(out, s)
+	}
+	return out
+}
+
+// Tx is a write transaction.
+type Tx struct {
+	s  *Store
+	tx *sql.Tx
+	// afterCommit hooks run once the transaction committed.
+	afterCommit []func()
+}
+
+// WithTx runs fn in a write transaction, committing when fn returns nil.
+func (s *Store) WithTx(ctx context.Context, fn func(tx *Tx) error) error {
+	for attempt := 0; ; attempt++ {
+		err := s.withTxOnce(ctx, fn)
+		if err != nil && s.engine == Postgres && attempt < 5 && isRetryablePG(err) {
+			continue
+		}
+		return err
+	}
+}
+
+func (s *Store) withTxOnce(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	sqlTx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	tx := &Tx{s: s, tx: sqlTx}
+	defer func() {
+		if p := recover(); p != nil {
+			sqlTx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			sqlTx.Rollback()
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	for _, f := range tx.afterCommit {
+		f()
+	}
+	return nil
+}
+
+// AfterCommit registers f to run after the transaction commits.
+func (tx *Tx) AfterCommit(f func()) { tx.afterCommit = append(tx.afterCommit, f) }
+
+// Engine says which database engine backs the transaction.
+func (tx *Tx) Engine() string { return tx.s.engine }
+
+func isRetryablePG(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "SQLSTATE 40001") || strings.Contains(msg, "SQLSTATE 40P01")
+}
+
+func isUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "SQLSTATE 23505")
+}
+
+// rebind turns '?' placeholders into $n for PostgreSQL.
+func (s *Store) rebind(q string) string {
+	if s.engine != Postgres || !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 16)
+	n := 0
+	inStr := false
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		if c == '\'' {
+			inStr = !inStr
+		}
+		if c == '?' && !inStr {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+func (tx *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return tx.tx.ExecContext(ctx, tx.s.rebind(q), args...)
+}
+
+func (tx *Tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return tx.tx.QueryContext(ctx, tx.s.rebind(q), args...)
+}
+
+func (tx *Tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return tx.tx.QueryRowContext(ctx, tx.s.rebind(q), args...)
+}
+
+func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return s.r.QueryContext(ctx, s.rebind(q), args...)
+}
+
+func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return s.r.QueryRowContext(ctx, s.rebind(q), args...)
+}
+
+// Query runs a read-only query on the read pool, with '?' placeholders.
+// Connectors use it for searches they build themselves (SCIM filters).
+func (s *Store) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return s.query(ctx, q, args...)
+}
+
+// Query runs a query inside the transaction, with '?' placeholders.
+func (tx *Tx) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return tx.query(ctx, q, args...)
+}
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+func nullTime(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMicros(v.Int64)
+	return &t
+}
+
+var genCounter atomic.Int64
+
+func init() { genCounter.Store(time.Now().UnixNano()) }
+
+// nextGen returns a number unique to this write, for dirty-row bookkeeping.
+func nextGen() int64 { return genCounter.Add(1) }
+
+func redactURL(u string) string {
+	if i := strings.Index(u, "@"); i > 0 {
+		if j := strings.Index(u, "://"); j > 0 && j < i {
+			return u[:j+3] + "REDACTED" + u[i:]
+		}
+	}
+	return u
+}
+
+// placeholders returns "(?, ?, ?), (?, ?, ?)" for n rows of k columns.
+func placeholders(n, k int) string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", k), ", ") + ")"
+	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+}
