@@ -14,12 +14,12 @@ import (
 
 // schema is the attribute names and filters in effect for one flavor.
 type schema struct {
-	flavor                                                string
+	flavor                                                 string
 	id, username, email, given, family, display, groupName string
-	members                                               []string
-	userFilter, groupFilter                               string
-	binaryID                                              bool
-	nested                                                bool
+	members                                                []string
+	userFilter, groupFilter                                string
+	binaryID                                               bool
+	nested                                                 bool
 }
 
 func newSchema(c *Config, flavor string) *schema {
