@@ -43,6 +43,18 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, env *testEnv)) {
 	})
 }
 
+// forEachBackendB is forEachBackend for benchmarks.
+func forEachBackendB(b *testing.B, fn func(b *testing.B, env *testEnv)) {
+	b.Helper()
+	b.Run("embedded", func(b *testing.B) {
+		fn(b, &testEnv{name: "embedded", ns: testNamespace()})
+	})
+	b.Run("redis", func(b *testing.B) {
+		url := realRedisURL(b)
+		fn(b, &testEnv{name: "redis", url: url, ns: testNamespace()})
+	})
+}
+
 var (
 	realRedisOnce sync.Once
 	realRedisErr  error
@@ -50,7 +62,7 @@ var (
 
 // realRedisURL returns ROSTER_TEST_REDIS_URL, skipping the test when it is unset, and failing
 // when ROSTER_TEST_REQUIRE_SERVICES=1 and it is unset, or whenever it is set but unreachable.
-func realRedisURL(t *testing.T) string {
+func realRedisURL(t testing.TB) string {
 	t.Helper()
 	url := os.Getenv(envRedisURL)
 	if url == "" {
@@ -91,6 +103,7 @@ func (env *testEnv) fastConfig() Config {
 		RedisURL:                 env.url,
 		Namespace:                env.ns,
 		TaskCheckInterval:        10 * time.Millisecond,
+		PollTaskCheckInterval:    10 * time.Millisecond,
 		DelayedTaskCheckInterval: 50 * time.Millisecond,
 		RetryBaseDelay:           20 * time.Millisecond,
 		MaxRetryDelay:            100 * time.Millisecond,
@@ -103,7 +116,7 @@ func (env *testEnv) fastConfig() Config {
 
 // open opens a Queue on the env's Redis with fastConfig changed by mut; it is closed at the
 // end of the test. The first Queue of an embedded env owns the miniredis.
-func (env *testEnv) open(t *testing.T, mut func(*Config)) *Queue {
+func (env *testEnv) open(t testing.TB, mut func(*Config)) *Queue {
 	t.Helper()
 	cfg := env.fastConfig()
 	if mut != nil {
@@ -134,7 +147,7 @@ func (env *testEnv) open(t *testing.T, mut func(*Config)) *Queue {
 // lose simulates losing all Redis state: FLUSHALL for the embedded server; on a shared real
 // Redis, deleting every key of this test's namespace (including its Asynq queues), which is
 // the same from the test's point of view and leaves other tests alone.
-func (env *testEnv) lose(t *testing.T) {
+func (env *testEnv) lose(t testing.TB) {
 	t.Helper()
 	if env.url == "" {
 		env.mr.FlushAll()
@@ -143,7 +156,7 @@ func (env *testEnv) lose(t *testing.T) {
 	env.deleteKeys(t)
 }
 
-func (env *testEnv) deleteKeys(t *testing.T) {
+func (env *testEnv) deleteKeys(t testing.TB) {
 	t.Helper()
 	ctx := context.Background()
 	rdb, _, err := newRedisClient(env.url) // env.rdb may be closed already
@@ -174,7 +187,7 @@ func (env *testEnv) deleteKeys(t *testing.T) {
 
 // startWorker runs q.RunWorker(h) until the end of the test (or until the returned stop is
 // called, which waits for RunWorker to return).
-func startWorker(t *testing.T, q *Queue, h Handlers) (stop func()) {
+func startWorker(t testing.TB, q *Queue, h Handlers) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -198,7 +211,7 @@ func startWorker(t *testing.T, q *Queue, h Handlers) (stop func()) {
 }
 
 // waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -210,7 +223,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 }
 
 // stateOf returns the state hash of a key ("" fields when idle).
-func stateOf(t *testing.T, q *Queue, k kind, id string) map[string]string {
+func stateOf(t testing.TB, q *Queue, k kind, id string) map[string]string {
 	t.Helper()
 	m, err := q.rdb.HGetAll(context.Background(), q.stateKey(k, id)).Result()
 	if err != nil {
@@ -220,7 +233,7 @@ func stateOf(t *testing.T, q *Queue, k kind, id string) map[string]string {
 }
 
 // depth returns pending+active+retry+scheduled tasks of a logical queue.
-func depth(t *testing.T, q *Queue, logical string) (pending, all int) {
+func depth(t testing.TB, q *Queue, logical string) (pending, all int) {
 	t.Helper()
 	st, err := q.Stats(context.Background())
 	if err != nil {

@@ -69,6 +69,9 @@ type Config struct {
 	// sleeps between half and one and a half times this value). It bounds trigger→handler
 	// latency of an idle worker. Default 20ms (Asynq's default, 1s, is meant for batch jobs).
 	TaskCheckInterval time.Duration
+	// PollTaskCheckInterval is TaskCheckInterval for the poll queue, where a little latency
+	// matters less than for reconciles. Default 100ms.
+	PollTaskCheckInterval time.Duration
 	// DelayedTaskCheckInterval is how often retries whose back-off has elapsed are moved
 	// back to their queue. Default 250ms.
 	DelayedTaskCheckInterval time.Duration
@@ -129,6 +132,7 @@ func (c Config) withDefaults() Config {
 		c.PollConcurrency = 4
 	}
 	def(&c.TaskCheckInterval, 20*time.Millisecond)
+	def(&c.PollTaskCheckInterval, 100*time.Millisecond)
 	def(&c.DelayedTaskCheckInterval, 250*time.Millisecond)
 	switch {
 	case c.MaxRetry == 0:

@@ -56,12 +56,12 @@ func (q *Queue) RunWorker(ctx context.Context, h Handlers) error {
 		if h.Recompute != nil {
 			mux.HandleFunc(kindRecompute.taskType(), q.handler(kindRecompute, h.Recompute))
 		}
-		servers = append(servers, server{queueRealtime, q.newServer(queueRealtime, q.cfg.Concurrency), mux})
+		servers = append(servers, server{queueRealtime, q.newServer(queueRealtime, q.cfg.Concurrency, q.cfg.TaskCheckInterval), mux})
 	}
 	if h.Poll != nil {
 		mux := asynq.NewServeMux()
 		mux.HandleFunc(kindPoll.taskType(), q.handler(kindPoll, h.Poll))
-		servers = append(servers, server{queuePoll, q.newServer(queuePoll, q.cfg.PollConcurrency), mux})
+		servers = append(servers, server{queuePoll, q.newServer(queuePoll, q.cfg.PollConcurrency, q.cfg.PollTaskCheckInterval), mux})
 	}
 	if len(servers) == 0 {
 		return errors.New("queue: RunWorker: no handler given")
@@ -91,11 +91,11 @@ func (q *Queue) RunWorker(ctx context.Context, h Handlers) error {
 	return nil
 }
 
-func (q *Queue) newServer(logical string, concurrency int) *asynq.Server {
+func (q *Queue) newServer(logical string, concurrency int, checkEvery time.Duration) *asynq.Server {
 	return asynq.NewServerFromRedisClient(q.rdb, asynq.Config{
 		Concurrency:              concurrency,
 		Queues:                   map[string]int{q.asynqQueue(logical): 1},
-		TaskCheckInterval:        q.cfg.TaskCheckInterval,
+		TaskCheckInterval:        checkEvery,
 		DelayedTaskCheckInterval: q.cfg.DelayedTaskCheckInterval,
 		RetryDelayFunc:           q.retryDelay,
 		ShutdownTimeout:          q.cfg.ShutdownTimeout,
@@ -241,4 +241,6 @@ func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "source
 func (a asynqLogger) Info(args ...any)  { a.l.Debug(fmt.Sprint(args...), "source", "asynq") }
 func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), "source", "asynq") }
 func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "source", "asynq") }
-func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...), "source", "asynq", "fatal", true) }
+func (a asynqLogger) Fatal(args ...any) {
+	a.l.Error(fmt.Sprint(args...), "source", "asynq", "fatal", true)
+}
