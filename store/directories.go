@@ -189,3 +189,46 @@ func (s *Store) DirtyDirectories(ctx context.Context) (map[string]time.Time, err
 	}
 	return out, rows.Err()
 }
+
+// PendingItem reports whether an item is still waiting for the reconciler.
+func (s *Store) PendingItem(ctx context.Context, dirID, kind, objectID string) (bool, error) {
+	var n int
+	err := s.queryRow(ctx, "SELECT COUNT(*) FROM dirty WHERE directory_id = ? AND kind = ? AND object_id = ?", dirID, kind, objectID).Scan(&n)
+	return n > 0, err
+}
+
+// Pending is how many changes of a directory wait, and since when.
+type Pending struct {
+	Count  int
+	Oldest time.Time
+}
+
+// PendingCounts reports pending changes per directory.
+func (s *Store) PendingCounts(ctx context.Context) (map[string]Pending, error) {
+	rows, err := s.query(ctx, "SELECT directory_id, COUNT(*), MIN(observed_at) FROM dirty GROUP BY directory_id")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]Pending{}
+	for rows.Next() {
+		var id string
+		var p Pending
+		var at int64
+		if err := rows.Scan(&id, &p.Count, &at); err != nil {
+			return nil, err
+		}
+		p.Oldest = fromMicros(at)
+		out[id] = p
+	}
+	return out, rows.Err()
+}
+
+// TouchDirectorySync records a successful write from the directory (a SCIM
+// request) without touching the rest of the row.
+func (s *Store) TouchDirectorySync(ctx context.Context, id string, at time.Time) error {
+	return s.WithTx(ctx, func(tx *Tx) error {
+		_, err := tx.exec(ctx, "UPDATE directories SET last_sync_at = ? WHERE id = ?", micros(at), id)
+		return err
+	})
+}

@@ -106,7 +106,6 @@ func (p *Poller) Poll(ctx context.Context, dirID string) error {
 			}
 			cur.LastError = err.Error()
 			_ = p.Store.UpdateDirectory(ctx, cur)
-			p.setMetricsState(cur)
 		}
 		return fmt.Errorf("poll %s: %w", dirID, err)
 	}
@@ -136,14 +135,8 @@ func (p *Poller) setState(ctx context.Context, dir *store.Directory, state, last
 	if err := p.Store.UpdateDirectory(ctx, dir); err != nil {
 		p.logger().Warn("set directory state", "directory", dir.ID, "err", err)
 	}
-	p.setMetricsState(dir)
 }
 
-func (p *Poller) setMetricsState(dir *store.Directory) {
-	if p.Metrics != nil {
-		p.Metrics.SetState(dir.ID, dir.Type, dir.State)
-	}
-}
 
 func (p *Poller) poll(ctx context.Context, dir *store.Directory, ps PollSettings, open Opener, log *slog.Logger) (string, error) {
 	src, err := open(ctx, dir, log)
@@ -440,10 +433,6 @@ func (p *Poller) apply(ctx context.Context, dir *store.Directory, ps PollSetting
 	if err != nil {
 		return err
 	}
-	p.setMetricsState(dir)
-	if p.Metrics != nil {
-		p.Metrics.LastSync.WithLabelValues(dir.ID, dir.Type).Set(float64(now.UnixNano()) / 1e9)
-	}
 	return nil
 }
 
@@ -494,7 +483,6 @@ func (p *Poller) hold(ctx context.Context, dir *store.Directory, cur *mirrorStat
 	if err != nil {
 		return err
 	}
-	p.setMetricsState(dir)
 	if p.Metrics != nil && !wasHeld {
 		p.Metrics.DeletionGuardTrips.WithLabelValues(dir.Type).Inc()
 	}
