@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -72,7 +73,7 @@ func (q *Queue) Lead(ctx context.Context, name string, fn func(ctx context.Conte
 				log.Info("stepped down")
 				return nil
 			}
-			log.Warn("lost leadership")
+			log.Warn("leadership ended; campaigning again")
 		}
 		select {
 		case <-ctx.Done():
@@ -83,9 +84,7 @@ func (q *Queue) Lead(ctx context.Context, name string, fn func(ctx context.Conte
 }
 
 // lead runs fn while the lease is renewed; it returns after fn has returned.
-func (q *Queue) lead(ctx context.Context, log interface {
-	Warn(string, ...any)
-}, key, token string, acquired time.Time, fn func(context.Context)) {
+func (q *Queue) lead(ctx context.Context, log *slog.Logger, key, token string, acquired time.Time, fn func(context.Context)) {
 	ttl := q.cfg.LeaderLeaseTTL
 	fctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})

@@ -16,7 +16,14 @@
 // truth: a task says only "this key needs work", and callers re-trigger at start-up and
 // periodically.
 //
-// With an empty Config.RedisURL the queue runs on an in-process miniredis (one process only).
+// Limits: if Redis loses its state while a handler runs, the handler's heartbeat re-asserts
+// the running state within Config.RunTTL/3; a trigger in that window can start a second run
+// of the same key, so handlers must stay safe to run concurrently in that rare case (the
+// store's transactions are the last line). A task whose worker crashed returns through Asynq's
+// 30 s lease and 1-minute recovery sweep (at most about 90 s), costing one retry.
+//
+// With an empty Config.RedisURL the queue runs on an in-process miniredis (one process only),
+// reached over in-memory pipes (no listening socket); a ticker advances its TTL clock.
 package queue
 
 import (
@@ -148,6 +155,8 @@ func (c Config) withDefaults() Config {
 	def(&c.QueuedTTL, 10*time.Minute)
 	def(&c.QueuedCheckAfter, 30*time.Second)
 	def(&c.LeaderLeaseTTL, 15*time.Second)
+	c.RunTTL = max(c.RunTTL, 300*time.Millisecond)
+	c.LeaderLeaseTTL = max(c.LeaderLeaseTTL, 300*time.Millisecond)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
