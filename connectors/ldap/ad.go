@@ -43,6 +43,16 @@ func (s *Source) dirSyncBase(sess *session) string {
 	return s.cfg.BaseDN
 }
 
+// dirSyncAttrs are the attributes DirSync watches: it reports an object
+// only when one of the requested attributes changed, so ask for every
+// attribute roster reads plus those that change on moves and deletions.
+func (s *Source) dirSyncAttrs() []string {
+	attrs := []string{"objectGUID", "objectClass", "isDeleted", "lastKnownParent", "name", "distinguishedName"}
+	attrs = append(attrs, s.sc.userAttrs()...)
+	attrs = append(attrs, s.sc.groupAttrs()...)
+	return dedupFold(attrs)
+}
+
 const dirSyncFilter = "(|(objectClass=user)(objectClass=group))"
 
 // dirSyncRun runs DirSync from cookie until the server has no more data,
@@ -50,7 +60,7 @@ const dirSyncFilter = "(|(objectClass=user)(objectClass=group))"
 func (s *Source) dirSyncRun(ctx context.Context, sess *session, filter string, cookie []byte, flags int64, fn func(*goldap.Entry)) ([]byte, error) {
 	for round := 0; ; round++ {
 		req := goldap.NewSearchRequest(s.dirSyncBase(sess), goldap.ScopeWholeSubtree, goldap.NeverDerefAliases, 0, 0, false,
-			filter, []string{"objectGUID", "objectClass", "isDeleted", "lastKnownParent"}, nil)
+			filter, s.dirSyncAttrs(), nil)
 		rctx, cancel := context.WithCancel(ctx)
 		resp := sess.conn.DirSyncAsync(rctx, req, 256, flags, 0, cookie)
 		var ctrl *goldap.ControlDirSync
@@ -106,6 +116,18 @@ func dirSyncDenied(err error) bool {
 	return false
 }
 
+// stripExtendedDN removes "<GUID=...>;<SID=...>;" prefixes from a DN.
+func stripExtendedDN(dn string) string {
+	for strings.HasPrefix(dn, "<") {
+		i := strings.Index(dn, ">;")
+		if i < 0 {
+			return dn
+		}
+		dn = dn[i+2:]
+	}
+	return dn
+}
+
 func isDeleted(e *goldap.Entry) bool {
 	return strings.EqualFold(e.GetEqualFoldAttributeValue("isDeleted"), "TRUE")
 }
@@ -142,7 +164,7 @@ func (s *Source) dirSyncChanges(ctx context.Context, sess *session, cur cursorDa
 		id := FormatGUID(raw)
 		isGroup, known := hasClass(e, "group")
 		if isDeleted(e) {
-			if p := e.GetEqualFoldAttributeValue("lastKnownParent"); p != "" && !inScope(s.base, p) {
+			if p := stripExtendedDN(e.GetEqualFoldAttributeValue("lastKnownParent")); p != "" && !inScope(s.base, p) {
 				if ch.idx == nil {
 					return
 				}

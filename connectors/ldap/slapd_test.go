@@ -130,7 +130,7 @@ func runChangeScenarios(t *testing.T, d *testldap.Dir, cfg ldap.Config, wantKind
 	if g := groups[id(all)]; !equalSets(g.Members, []string{id(eng)}) {
 		t.Fatalf("all members %v", g.Members)
 	}
-	sc := &scenario{d: d, s: s, cur: cur}
+	sc := &scenario{d: d, s: s, cur: cur, ad: d.Flavor == testldap.ActiveDirectory}
 
 	// Nothing changed.
 	if dl := sc.step(t); !isEmptyDelta(dl) {
@@ -150,7 +150,7 @@ func runChangeScenarios(t *testing.T, d *testldap.Dir, cfg ldap.Config, wantKind
 		d.Set(t, alice, "displayName", "Alice Renamed")
 		dl := sc.step(t)
 		u, ok := usersByID(dl.Users)[id(alice)]
-		if !ok || u.Email != "alice.new@example.com" || u.DisplayName != "Alice Renamed" || u.UserName != "alice" {
+		if !ok || u.Email != "alice.new@example.com" || u.DisplayName != "Alice Renamed" || u.UserName != d.AccountName("alice") {
 			t.Fatalf("modified user: %+v", dl)
 		}
 	})

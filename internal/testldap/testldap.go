@@ -172,6 +172,9 @@ type Dir struct {
 	AdminDN, AdminPassword                        string
 	// ServiceDN and ServicePassword are the read-only service account.
 	ServiceDN, ServicePassword string
+	// Prefix is put before AD account names (sAMAccountName is unique
+	// domain-wide); see AccountName.
+	Prefix string
 
 	mu    sync.Mutex
 	admin *ldap.Conn
@@ -236,8 +239,8 @@ func (d *Dir) AddUserIn(t testing.TB, parentDN, name, mail string) string {
 		dn = "CN=" + ldap.EscapeDN(name) + "," + parentDN
 		req = ldap.NewAddRequest(dn, nil)
 		req.Attribute("objectClass", []string{"top", "person", "organizationalPerson", "user"})
-		req.Attribute("sAMAccountName", []string{name})
-		req.Attribute("userPrincipalName", []string{name + "@" + d.realm()})
+		req.Attribute("sAMAccountName", []string{d.AccountName(name)})
+		req.Attribute("userPrincipalName", []string{d.AccountName(name) + "@" + d.realm()})
 		// NORMAL_ACCOUNT | PASSWD_NOTREQD: enabled without a password.
 		req.Attribute("userAccountControl", []string{"544"})
 	} else {
@@ -278,7 +281,7 @@ func (d *Dir) AddGroup(t testing.TB, name string, members ...string) string {
 	req.Attribute("cn", []string{name})
 	if d.isAD() {
 		req.Attribute("objectClass", []string{"top", "group"})
-		req.Attribute("sAMAccountName", []string{name})
+		req.Attribute("sAMAccountName", []string{d.AccountName(name)})
 		if len(members) > 0 {
 			req.Attribute("member", members)
 		}
