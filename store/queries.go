@@ -15,6 +15,7 @@ type MemberQuery struct {
 	Limit   int
 	Email   string // exact, case-insensitive
 	GroupID string // only members in this group (directly or nested)
+	UserID  string // only this member
 }
 
 // MemberWithGroups is a member and the groups they are in.
@@ -27,6 +28,10 @@ type MemberWithGroups struct {
 func (s *Store) ListRosterMembers(ctx context.Context, q MemberQuery) ([]MemberWithGroups, error) {
 	where := "m.team_id = ? AND m.user_id > ?"
 	args := []any{q.TeamID, q.After}
+	if q.UserID != "" {
+		where = "m.team_id = ? AND m.user_id = ?"
+		args = []any{q.TeamID, q.UserID}
+	}
 	if q.Email != "" {
 		where += " AND m.email = LOWER(?)"
 		args = append(args, q.Email)
@@ -74,33 +79,14 @@ func (s *Store) ListRosterMembers(ctx context.Context, q MemberQuery) ([]MemberW
 
 // GetRosterMember reads one current member of a team by user id.
 func (s *Store) GetRosterMember(ctx context.Context, teamID, userID string) (*MemberWithGroups, error) {
-	row := s.queryRow(ctx, "SELECT "+memberCols+" FROM members WHERE team_id = ? AND user_id = ? ORDER BY directory_id LIMIT 1", teamID, userID)
-	m, err := scanMember(row)
+	ms, err := s.ListRosterMembers(ctx, MemberQuery{TeamID: teamID, UserID: userID, Limit: 1})
 	if err != nil {
 		return nil, err
 	}
-	page, err := s.ListRosterMembers(ctx, MemberQuery{TeamID: teamID, After: prevID(userID), Limit: 1})
-	if err != nil {
-		return nil, err
+	if len(ms) == 0 {
+		return nil, ErrNotFound
 	}
-	if len(page) == 1 && page[0].UserID == m.UserID {
-		return &page[0], nil
-	}
-	return &MemberWithGroups{RosterMember: *m}, nil
-}
-
-// prevID returns a string sorting just before id, for an exclusive cursor.
-func prevID(id string) string {
-	if id == "" {
-		return ""
-	}
-	b := []byte(id)
-	last := b[len(b)-1]
-	if last == 0 {
-		return string(b[:len(b)-1])
-	}
-	b[len(b)-1] = last - 1
-	return string(b) + "\xff"
+	return &ms[0], nil
 }
 
 // GroupWithCount is a roster group with its member count and limit.
@@ -113,11 +99,15 @@ type GroupWithCount struct {
 
 // ListRosterGroups pages through a team's groups, ordered by id.
 func (s *Store) ListRosterGroups(ctx context.Context, teamID, after string, limit int) ([]GroupWithCount, error) {
+	return s.listRosterGroups(ctx, "g.group_id > ?", teamID, after, limit)
+}
+
+func (s *Store) listRosterGroups(ctx context.Context, cond, teamID, arg string, limit int) ([]GroupWithCount, error) {
 	rows, err := s.query(ctx, `SELECT g.directory_id, g.group_id, g.name,
 		(SELECT COUNT(*) FROM member_groups mg WHERE mg.directory_id = g.directory_id AND mg.group_id = g.group_id),
 		l.group_id, l.limit_cents
 		FROM roster_groups g LEFT JOIN group_limits l ON l.team_id = g.team_id AND l.group_id = g.group_id
-		WHERE g.team_id = ? AND g.group_id > ? ORDER BY g.group_id LIMIT ?`, teamID, after, limit)
+		WHERE g.team_id = ? AND `+cond+` ORDER BY g.group_id LIMIT ?`, teamID, arg, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list groups: %w", err)
 	}
@@ -142,7 +132,7 @@ func (s *Store) ListRosterGroups(ctx context.Context, teamID, after string, limi
 
 // GetRosterGroup reads one group of a team.
 func (s *Store) GetRosterGroup(ctx context.Context, teamID, groupID string) (*GroupWithCount, error) {
-	gs, err := s.ListRosterGroups(ctx, teamID, prevID(groupID), 1)
+	gs, err := s.listRosterGroups(ctx, "g.group_id = ?", teamID, groupID, 1)
 	if err != nil {
 		return nil, err
 	}

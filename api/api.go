@@ -1,0 +1,664 @@
+package api
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/roster-dev/roster/internal/secret"
+	"github.com/roster-dev/roster/metrics"
+	"github.com/roster-dev/roster/store"
+)
+
+// Queue is what the API asks of the work queue.
+type Queue interface {
+	TriggerReconcile(ctx context.Context, directoryID string) error
+	TriggerRecompute(ctx context.Context, teamID string) error
+	EnqueuePoll(ctx context.Context, directoryID string) error
+}
+
+// DirectoryType describes a kind of directory the API can create.
+type DirectoryType struct {
+	// Prepare validates the type's settings object from a create request
+	// and returns what to store. Its error message is shown to the caller.
+	Prepare func(raw json.RawMessage) (json.RawMessage, error)
+	// Redact returns the stored settings as API answers show them: never
+	// a secret.
+	Redact func(stored json.RawMessage) any
+	// Polled types are read on a schedule; SCIM is pushed.
+	Polled bool
+}
+
+// Server is the admin API.
+type Server struct {
+	Store     *store.Store
+	Queue     Queue
+	Metrics   *metrics.Metrics
+	Log       *slog.Logger
+	PublicURL string
+	Types     map[string]DirectoryType
+	// Changed is called after a change that cached directory state must
+	// see at once (SSO status, token rotation).
+	Changed func()
+	// WaitApplied bounds how long a spend-limit write waits for the roster
+	// to show it before answering. Default 3 s.
+	WaitApplied time.Duration
+
+	mu          sync.Mutex
+	adminHashes []string
+	loadedAt    time.Time
+}
+
+// Handler returns the API's routes, under /api/v1.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	h := func(pattern string, f func(w http.ResponseWriter, r *http.Request) *apiError) {
+		mux.Handle(pattern, s.wrap(f))
+	}
+	h("POST /api/v1/teams", s.createTeam)
+	h("GET /api/v1/teams/{team}", s.getTeam)
+	h("PUT /api/v1/teams/{team}/sso", s.putSSO)
+	h("GET /api/v1/teams/{team}/spend-limit", s.getTeamLimit)
+	h("PUT /api/v1/teams/{team}/spend-limit", s.putTeamLimit)
+	h("POST /api/v1/teams/{team}/directories", s.createDirectory)
+	h("GET /api/v1/teams/{team}/directories", s.listDirectories)
+	h("GET /api/v1/teams/{team}/directories/{dir}", s.getDirectory)
+	h("POST /api/v1/teams/{team}/directories/{dir}/sync", s.syncDirectory)
+	h("POST /api/v1/teams/{team}/directories/{dir}/approve", s.approveDirectory)
+	h("GET /api/v1/teams/{team}/directories/{dir}/requests", s.listRequests)
+	h("POST /api/v1/teams/{team}/directories/{dir}/token", s.rotateToken)
+	h("/api/v1/teams/{team}/members", s.members)
+	h("/api/v1/teams/{team}/members/{rest...}", s.members)
+	h("/api/v1/teams/{team}/groups", s.groups)
+	h("/api/v1/teams/{team}/groups/{rest...}", s.groups)
+	h("GET /api/v1/teams/{team}/events", s.listEvents)
+	h("/api/v1/", func(w http.ResponseWriter, r *http.Request) *apiError {
+		return errorf(http.StatusNotFound, CodeNotFound, "no such API path: %s %s", r.Method, r.URL.Path)
+	})
+	return mux
+}
+
+func (s *Server) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (s *Server) wrap(f func(w http.ResponseWriter, r *http.Request) *apiError) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w, status: 200}
+		defer func() {
+			if s.Metrics != nil {
+				s.Metrics.APIRequests.WithLabelValues(strconv.Itoa(sw.status)).Inc()
+			}
+		}()
+		if err := s.authenticate(r); err != nil {
+			sw.Header().Set("WWW-Authenticate", `Bearer realm="roster"`)
+			writeError(sw, err)
+			return
+		}
+		if err := f(sw, r); err != nil {
+			if err.Status >= 500 {
+				s.log().Error("admin api", "method", r.Method, "path", r.URL.Path, "err", err.Message)
+				err = errorf(err.Status, CodeInternal, "internal error; see the server log")
+			}
+			writeError(sw, err)
+		}
+	})
+}
+
+// AddAdminToken stores the hash of an admin token (used at start-up).
+func (s *Server) AddAdminToken(ctx context.Context, token, name string) error {
+	if err := s.Store.AddAdminToken(ctx, secret.Hash(token), name); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.loadedAt = time.Time{}
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Server) authenticate(r *http.Request) *apiError {
+	auth := r.Header.Get("Authorization")
+	tok, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok {
+		tok, ok = strings.CutPrefix(auth, "bearer ")
+	}
+	tok = strings.TrimSpace(tok)
+	if !ok || tok == "" {
+		return errorf(http.StatusUnauthorized, CodeUnauthorized, "send the admin token as Authorization: Bearer <token>")
+	}
+	s.mu.Lock()
+	if time.Since(s.loadedAt) > 30*time.Second {
+		hashes, err := s.Store.AdminTokenHashes(r.Context())
+		if err == nil {
+			s.adminHashes, s.loadedAt = hashes, time.Now()
+		}
+	}
+	hashes := s.adminHashes
+	s.mu.Unlock()
+	if !secret.MatchesAny(tok, hashes) {
+		return errorf(http.StatusUnauthorized, CodeUnauthorized, "the admin token is not valid")
+	}
+	return nil
+}
+
+func internal(err error) *apiError {
+	return &apiError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: err.Error()}
+}
+
+func (s *Server) team(r *http.Request) (*store.Team, *apiError) {
+	t, err := s.Store.GetTeam(r.Context(), r.PathValue("team"))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errorf(http.StatusNotFound, CodeNotFound, "no team %q", r.PathValue("team"))
+	}
+	if err != nil {
+		return nil, internal(err)
+	}
+	return t, nil
+}
+
+func centsJSON(c *int64) any {
+	if c == nil {
+		return nil
+	}
+	return *c
+}
+
+func teamJSON(t *store.Team) map[string]any {
+	return map[string]any{
+		"id": t.ID, "name": t.Name, "plan": t.Plan,
+		"sso":                 map[string]any{"status": t.SSOStatus, "provider": t.SSOProvider},
+		"default_spend_limit": map[string]any{"per_user_cents": centsJSON(t.DefaultLimitCents)},
+		"created_at":          t.CreatedAt, "updated_at": t.UpdatedAt,
+	}
+}
+
+var plans = map[string]bool{store.PlanFree: true, store.PlanPro: true, store.PlanBusiness: true, store.PlanEnterprise: true}
+
+func (s *Server) createTeam(w http.ResponseWriter, r *http.Request) *apiError {
+	var body struct {
+		ID           string     `json:"id"`
+		Name         string     `json:"name"`
+		Plan         string     `json:"plan"`
+		DefaultLimit *limitBody `json:"default_spend_limit"`
+	}
+	if err := decode(w, r, &body); err != nil {
+		return err
+	}
+	var problems []string
+	if strings.TrimSpace(body.Name) == "" {
+		problems = append(problems, "name is required")
+	}
+	if body.Plan == "" {
+		body.Plan = store.PlanFree
+	}
+	if !plans[body.Plan] {
+		problems = append(problems, "plan must be one of free, pro, business, enterprise")
+	}
+	t := &store.Team{ID: body.ID, Name: strings.TrimSpace(body.Name), Plan: body.Plan}
+	if body.DefaultLimit != nil {
+		_, cents, err := body.DefaultLimit.parse()
+		if err != nil {
+			problems = append(problems, "default_spend_limit: "+err.Message)
+		}
+		t.DefaultLimitCents = cents
+	}
+	if t.ID == "" {
+		t.ID = uuid.NewString()
+	} else if !validID(t.ID) {
+		problems = append(problems, "id may hold only letters, digits, '-' and '_' (at most 64)")
+	}
+	if len(problems) > 0 {
+		return errorf(http.StatusBadRequest, CodeBadRequest, "%s", strings.Join(problems, "; "))
+	}
+	if err := s.Store.CreateTeam(r.Context(), t); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return errorf(http.StatusConflict, CodeConflict, "a team with id %q exists", t.ID)
+		}
+		return internal(err)
+	}
+	writeJSON(w, http.StatusCreated, teamJSON(t))
+	return nil
+}
+
+func validID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) getTeam(w http.ResponseWriter, r *http.Request) *apiError {
+	t, err := s.team(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, teamJSON(t))
+	return nil
+}
+
+func (s *Server) putSSO(w http.ResponseWriter, r *http.Request) *apiError {
+	var body struct {
+		Status   string `json:"status"`
+		Provider string `json:"provider"`
+	}
+	if err := decode(w, r, &body); err != nil {
+		return err
+	}
+	if body.Status != "active" && body.Status != "inactive" {
+		return errorf(http.StatusBadRequest, CodeBadRequest, `status must be "active" or "inactive", got %q`, body.Status)
+	}
+	var out *store.Team
+	err := s.Store.WithTx(r.Context(), func(tx *store.Tx) error {
+		t, err := tx.GetTeam(r.Context(), r.PathValue("team"))
+		if err != nil {
+			return err
+		}
+		t.SSOStatus = body.Status
+		if body.Provider != "" {
+			t.SSOProvider = body.Provider
+		}
+		out = t
+		return tx.UpdateTeam(r.Context(), t)
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusNotFound, CodeNotFound, "no team %q", r.PathValue("team"))
+	}
+	if err != nil {
+		return internal(err)
+	}
+	s.changed()
+	writeJSON(w, http.StatusOK, teamJSON(out))
+	return nil
+}
+
+func (s *Server) getTeamLimit(w http.ResponseWriter, r *http.Request) *apiError {
+	t, err := s.team(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"per_user_cents": centsJSON(t.DefaultLimitCents)})
+	return nil
+}
+
+func (s *Server) putTeamLimit(w http.ResponseWriter, r *http.Request) *apiError {
+	var body limitBody
+	if err := decode(w, r, &body); err != nil {
+		return err
+	}
+	present, cents, aerr := body.parse()
+	if aerr != nil {
+		return aerr
+	}
+	if !present {
+		return errorf(http.StatusBadRequest, CodeBadRequest, "per_user_cents is required: a whole number of cents, or null for unlimited")
+	}
+	var dirs []*store.Directory
+	err := s.Store.WithTx(r.Context(), func(tx *store.Tx) error {
+		t, err := tx.GetTeam(r.Context(), r.PathValue("team"))
+		if err != nil {
+			return err
+		}
+		t.DefaultLimitCents = cents
+		if err := tx.UpdateTeam(r.Context(), t); err != nil {
+			return err
+		}
+		dirs, err = s.Store.ListDirectories(r.Context(), t.ID)
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		for _, d := range dirs {
+			if err := tx.MarkDirty(r.Context(), d.ID, store.DirtyAll, "", now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusNotFound, CodeNotFound, "no team %q", r.PathValue("team"))
+	}
+	if err != nil {
+		return internal(err)
+	}
+	for _, d := range dirs {
+		s.trigger(r.Context(), d.ID)
+	}
+	for _, d := range dirs {
+		s.waitApplied(r.Context(), d.ID, store.DirtyAll, "")
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"per_user_cents": centsJSON(cents)})
+	return nil
+}
+
+func (s *Server) trigger(ctx context.Context, dirID string) {
+	if s.Queue == nil {
+		return
+	}
+	if err := s.Queue.TriggerReconcile(ctx, dirID); err != nil {
+		// The change is safe in the store; the scheduler's sweep picks it up.
+		s.log().Warn("trigger reconcile", "directory", dirID, "err", err)
+	}
+}
+
+// waitApplied waits (bounded) until the reconciler consumed a pending item,
+// so an admin's write shows in the next read.
+func (s *Server) waitApplied(ctx context.Context, dirID, kind, objectID string) {
+	limit := s.WaitApplied
+	if limit == 0 {
+		limit = 3 * time.Second
+	}
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		items, err := s.Store.PendingItem(ctx, dirID, kind, objectID)
+		if err != nil || !items {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// members serves the read-only member routes and refuses every write.
+func (s *Server) members(w http.ResponseWriter, r *http.Request) *apiError {
+	rest := r.PathValue("rest")
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return errorf(http.StatusForbidden, CodeManaged, "members and their groups are managed by the identity provider: change them there; roster only reads them. Only spend limits can be set here")
+	}
+	if rest == "" {
+		return s.listMembers(w, r)
+	}
+	if strings.Contains(rest, "/") {
+		return errorf(http.StatusNotFound, CodeNotFound, "no such API path: %s", r.URL.Path)
+	}
+	if _, err := s.team(r); err != nil {
+		return err
+	}
+	m, err := s.Store.GetRosterMember(r.Context(), r.PathValue("team"), rest)
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusNotFound, CodeNotFound, "no member %q in this team", rest)
+	}
+	if err != nil {
+		return internal(err)
+	}
+	writeJSON(w, http.StatusOK, memberJSON(m))
+	return nil
+}
+
+func memberJSON(m *store.MemberWithGroups) map[string]any {
+	groups := make([]map[string]any, 0, len(m.Groups))
+	for _, g := range m.Groups {
+		groups = append(groups, map[string]any{"id": g.GroupID, "name": g.Name})
+	}
+	src := map[string]any{"type": m.LimitSource, "group_id": nil, "group_name": nil}
+	if m.LimitSource == store.SourceGroup {
+		src["group_id"], src["group_name"] = m.LimitGroupID, m.LimitGroupName
+	}
+	return map[string]any{
+		"id": m.UserID, "email": m.Email, "name": m.Name, "directory_id": m.DirectoryID,
+		"groups":      groups,
+		"spend_limit": map[string]any{"per_user_cents": centsJSON(m.LimitCents), "source": src},
+		"added_at":    m.AddedAt,
+	}
+}
+
+func pageArgs(r *http.Request) (int, string, *apiError) {
+	limit := 100
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return 0, "", errorf(http.StatusBadRequest, CodeBadRequest, "limit must be a positive whole number, got %q", v)
+		}
+		limit = min(n, 1000)
+	}
+	after := ""
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		b, err := base64.RawURLEncoding.DecodeString(c)
+		if err != nil {
+			return 0, "", errorf(http.StatusBadRequest, CodeBadRequest, "cursor is not one this API gave out")
+		}
+		after = string(b)
+	}
+	return limit, after, nil
+}
+
+func cursorFor(id string) string { return base64.RawURLEncoding.EncodeToString([]byte(id)) }
+
+func (s *Server) listMembers(w http.ResponseWriter, r *http.Request) *apiError {
+	t, aerr := s.team(r)
+	if aerr != nil {
+		return aerr
+	}
+	limit, after, aerr := pageArgs(r)
+	if aerr != nil {
+		return aerr
+	}
+	q := store.MemberQuery{TeamID: t.ID, After: after, Limit: limit + 1, Email: r.URL.Query().Get("email"), GroupID: r.URL.Query().Get("group")}
+	if q.GroupID == "" {
+		q.GroupID = r.URL.Query().Get("group_id")
+	}
+	ms, err := s.Store.ListRosterMembers(r.Context(), q)
+	if err != nil {
+		return internal(err)
+	}
+	next := ""
+	if len(ms) > limit {
+		ms = ms[:limit]
+		next = cursorFor(ms[len(ms)-1].UserID)
+	}
+	out := make([]map[string]any, 0, len(ms))
+	for i := range ms {
+		out = append(out, memberJSON(&ms[i]))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"members": out, "next_cursor": next})
+	return nil
+}
+
+func groupJSON(g *store.GroupWithCount) map[string]any {
+	return map[string]any{
+		"id": g.GroupID, "name": g.Name, "directory_id": g.DirectoryID, "member_count": g.MemberCount,
+		"spend_limit": map[string]any{"per_user_cents": centsJSON(g.LimitCents), "unlimited": g.HasLimit && g.LimitCents == nil, "set": g.HasLimit},
+	}
+}
+
+// groups serves the read-only group routes and the one writable thing, a
+// group's spend limit.
+func (s *Server) groups(w http.ResponseWriter, r *http.Request) *apiError {
+	rest := r.PathValue("rest")
+	parts := strings.Split(rest, "/")
+	if len(parts) == 2 && parts[1] == "spend-limit" {
+		switch r.Method {
+		case http.MethodPut:
+			return s.putGroupLimit(w, r, parts[0])
+		case http.MethodDelete:
+			return s.setGroupLimit(w, r, parts[0], false, nil)
+		case http.MethodGet:
+			return s.getGroup(w, r, parts[0], true)
+		}
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return errorf(http.StatusForbidden, CodeManaged, "groups and memberships are managed by the identity provider: change them there; roster only reads them. Only a group's spend limit can be set here (PUT .../groups/{group}/spend-limit)")
+	}
+	switch {
+	case rest == "":
+		return s.listGroups(w, r)
+	case len(parts) == 1:
+		return s.getGroup(w, r, parts[0], false)
+	case len(parts) == 2 && parts[1] == "members":
+		q := r.URL.Query()
+		q.Set("group", parts[0])
+		r.URL.RawQuery = q.Encode()
+		return s.listMembers(w, r)
+	}
+	return errorf(http.StatusNotFound, CodeNotFound, "no such API path: %s", r.URL.Path)
+}
+
+func (s *Server) listGroups(w http.ResponseWriter, r *http.Request) *apiError {
+	t, aerr := s.team(r)
+	if aerr != nil {
+		return aerr
+	}
+	limit, after, aerr := pageArgs(r)
+	if aerr != nil {
+		return aerr
+	}
+	gs, err := s.Store.ListRosterGroups(r.Context(), t.ID, after, limit+1)
+	if err != nil {
+		return internal(err)
+	}
+	next := ""
+	if len(gs) > limit {
+		gs = gs[:limit]
+		next = cursorFor(gs[len(gs)-1].GroupID)
+	}
+	out := make([]map[string]any, 0, len(gs))
+	for i := range gs {
+		out = append(out, groupJSON(&gs[i]))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"groups": out, "next_cursor": next})
+	return nil
+}
+
+func (s *Server) getGroup(w http.ResponseWriter, r *http.Request, id string, limitOnly bool) *apiError {
+	t, aerr := s.team(r)
+	if aerr != nil {
+		return aerr
+	}
+	g, err := s.Store.GetRosterGroup(r.Context(), t.ID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusNotFound, CodeNotFound, "no group %q in this team", id)
+	}
+	if err != nil {
+		return internal(err)
+	}
+	j := groupJSON(g)
+	if limitOnly {
+		writeJSON(w, http.StatusOK, j["spend_limit"])
+		return nil
+	}
+	writeJSON(w, http.StatusOK, j)
+	return nil
+}
+
+func (s *Server) putGroupLimit(w http.ResponseWriter, r *http.Request, groupID string) *apiError {
+	var body limitBody
+	if err := decode(w, r, &body); err != nil {
+		return err
+	}
+	present, cents, aerr := body.parse()
+	if aerr != nil {
+		return aerr
+	}
+	unlimited := body.Unlimited != nil && *body.Unlimited
+	switch {
+	case unlimited && cents != nil:
+		return errorf(http.StatusBadRequest, CodeBadRequest, "give either a per_user_cents amount or unlimited: true, not both")
+	case unlimited:
+		return s.setGroupLimit(w, r, groupID, true, nil)
+	case !present:
+		return errorf(http.StatusBadRequest, CodeBadRequest, "per_user_cents is required: a whole number of cents, null to remove the group's limit, or send unlimited: true")
+	case cents == nil:
+		return s.setGroupLimit(w, r, groupID, false, nil)
+	}
+	return s.setGroupLimit(w, r, groupID, true, cents)
+}
+
+func (s *Server) setGroupLimit(w http.ResponseWriter, r *http.Request, groupID string, has bool, cents *int64) *apiError {
+	t, aerr := s.team(r)
+	if aerr != nil {
+		return aerr
+	}
+	var dirID string
+	err := s.Store.WithTx(r.Context(), func(tx *store.Tx) error {
+		var err error
+		if dirID, err = tx.GroupDirectory(r.Context(), t.ID, groupID); err != nil {
+			return err
+		}
+		if err := tx.SetGroupLimit(r.Context(), t.ID, groupID, has, cents); err != nil {
+			return err
+		}
+		return tx.MarkDirty(r.Context(), dirID, store.DirtySubtree, groupID, time.Now())
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusNotFound, CodeNotFound, "no group %q in this team", groupID)
+	}
+	if err != nil {
+		return internal(err)
+	}
+	s.trigger(r.Context(), dirID)
+	s.waitApplied(r.Context(), dirID, store.DirtySubtree, groupID)
+	return s.getGroup(w, r, groupID, false)
+}
+
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) *apiError {
+	t, aerr := s.team(r)
+	if aerr != nil {
+		return aerr
+	}
+	limit := 100
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return errorf(http.StatusBadRequest, CodeBadRequest, "limit must be a positive whole number, got %q", v)
+		}
+		limit = min(n, 1000)
+	}
+	after := int64(0)
+	if v := r.URL.Query().Get("after"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return errorf(http.StatusBadRequest, CodeBadRequest, "after must be a cursor this API gave out (an event id), got %q", v)
+		}
+		after = n
+	}
+	evs, err := s.Store.ListEvents(r.Context(), t.ID, after, limit)
+	if err != nil {
+		return internal(err)
+	}
+	out := make([]map[string]any, 0, len(evs))
+	next := strconv.FormatInt(after, 10)
+	for _, e := range evs {
+		out = append(out, map[string]any{"id": strconv.FormatInt(e.Seq, 10), "type": e.Type, "occurred_at": e.OccurredAt, "directory_id": e.DirectoryID, "data": e.Data})
+		next = strconv.FormatInt(e.Seq, 10)
+	}
+	if after == 0 && len(evs) == 0 {
+		next = ""
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": out, "next_cursor": next})
+	return nil
+}
+
+func (s *Server) changed() {
+	if s.Changed != nil {
+		s.Changed()
+	}
+}

@@ -1,0 +1,311 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/roster-dev/roster/internal/secret"
+	"github.com/roster-dev/roster/store"
+	rsync "github.com/roster-dev/roster/sync"
+)
+
+// SCIMTokenPrefix starts every SCIM bearer token roster issues.
+const SCIMTokenPrefix = "rst_scim_"
+
+// EligibilityError says why a team may not connect a directory, or "".
+func EligibilityError(t *store.Team) string {
+	sso := t.SSOActive()
+	ent := t.Plan == store.PlanEnterprise
+	switch {
+	case !sso && !ent:
+		return fmt.Sprintf("SCIM requires an active SSO connection and the enterprise plan (this team is on the %s plan): upgrade the plan and activate SSO first", t.Plan)
+	case !sso:
+		return "SCIM requires an active SSO connection: activate the team's SSO connection first, then connect a directory"
+	case !ent:
+		return fmt.Sprintf("SCIM requires the enterprise plan; this team is on the %s plan", t.Plan)
+	}
+	return ""
+}
+
+func (s *Server) scimBaseURL(r *http.Request, dirID string) string {
+	base := strings.TrimRight(s.PublicURL, "/")
+	if base == "" {
+		scheme := "http"
+		if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
+			scheme = "https"
+		}
+		base = scheme + "://" + r.Host
+	}
+	return base + "/scim/v2/" + dirID
+}
+
+func (s *Server) createDirectory(w http.ResponseWriter, r *http.Request) *apiError {
+	var raw map[string]json.RawMessage
+	if err := decode(w, r, &raw); err != nil {
+		return err
+	}
+	var typ, name string
+	if v, ok := raw["type"]; ok {
+		_ = json.Unmarshal(v, &typ)
+	}
+	if v, ok := raw["name"]; ok {
+		_ = json.Unmarshal(v, &name)
+	}
+	dt, ok := s.Types[typ]
+	if !ok {
+		names := make([]string, 0, len(s.Types))
+		for k := range s.Types {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		return errorf(http.StatusBadRequest, CodeBadRequest, "type must be one of %s, got %q", strings.Join(names, ", "), typ)
+	}
+	for k := range raw {
+		if k != "type" && k != "name" && k != typ {
+			return errorf(http.StatusBadRequest, CodeBadRequest, "unknown field %q: settings for a %s directory go under %q", k, typ, typ)
+		}
+	}
+	t, aerr := s.team(r)
+	if aerr != nil {
+		return aerr
+	}
+	if msg := EligibilityError(t); msg != "" {
+		code := CodeSSORequired
+		if t.SSOActive() {
+			code = CodePlanRequired
+		}
+		return errorf(http.StatusConflict, code, "%s", msg)
+	}
+	settings := json.RawMessage("{}")
+	if dt.Prepare != nil {
+		var err error
+		settings, err = dt.Prepare(raw[typ])
+		if err != nil {
+			return errorf(http.StatusBadRequest, CodeBadRequest, "%s settings: %v", typ, err)
+		}
+	}
+	d := &store.Directory{ID: uuid.NewString(), TeamID: t.ID, Type: typ, Name: name, Settings: settings, State: store.StateOK}
+	var token string
+	if !dt.Polled {
+		token = secret.NewToken(SCIMTokenPrefix)
+		d.TokenHash = secret.Hash(token)
+	} else {
+		d.State = store.StateSyncing
+	}
+	if err := s.Store.WithTx(r.Context(), func(tx *store.Tx) error { return tx.CreateDirectory(r.Context(), d) }); err != nil {
+		return internal(err)
+	}
+	if dt.Polled && s.Queue != nil {
+		if err := s.Queue.EnqueuePoll(r.Context(), d.ID); err != nil {
+			s.log().Warn("enqueue first poll", "directory", d.ID, "err", err)
+		}
+	}
+	out := s.directoryJSON(r, d, nil)
+	if token != "" {
+		out["scim"] = map[string]any{"base_url": s.scimBaseURL(r, d.ID), "token": token}
+	}
+	writeJSON(w, http.StatusCreated, out)
+	return nil
+}
+
+func (s *Server) directoryJSON(r *http.Request, d *store.Directory, counts *store.DirectoryCounts) map[string]any {
+	out := map[string]any{
+		"id": d.ID, "team_id": d.TeamID, "type": d.Type, "name": d.Name, "state": d.State,
+		"last_sync_at": d.LastSyncAt, "last_error": d.LastError, "cursor_kind": d.CursorKind,
+		"created_at": d.CreatedAt,
+	}
+	if d.Cursor == nil && d.CursorKind == "" && s.Types[d.Type].Polled {
+		out["cursor_kind"] = "none"
+	}
+	if len(d.Review) > 0 {
+		out["review"] = d.Review
+	} else {
+		out["review"] = nil
+	}
+	if dt, ok := s.Types[d.Type]; ok {
+		if dt.Polled {
+			if dt.Redact != nil {
+				out[d.Type] = dt.Redact(d.Settings)
+			}
+		} else {
+			out["scim"] = map[string]any{"base_url": s.scimBaseURL(r, d.ID)}
+		}
+	}
+	if counts != nil {
+		out["counts"] = counts
+		out["users"], out["groups"], out["members"] = counts.Users, counts.Groups, counts.Members
+		out["pending_changes"] = counts.Pending
+	}
+	return out
+}
+
+func (s *Server) directory(r *http.Request) (*store.Directory, *apiError) {
+	d, err := s.Store.GetDirectory(r.Context(), r.PathValue("dir"))
+	if errors.Is(err, store.ErrNotFound) || (err == nil && d.TeamID != r.PathValue("team")) {
+		return nil, errorf(http.StatusNotFound, CodeNotFound, "no directory %q in team %q", r.PathValue("dir"), r.PathValue("team"))
+	}
+	if err != nil {
+		return nil, internal(err)
+	}
+	return d, nil
+}
+
+func (s *Server) getDirectory(w http.ResponseWriter, r *http.Request) *apiError {
+	d, aerr := s.directory(r)
+	if aerr != nil {
+		return aerr
+	}
+	c, err := s.Store.CountDirectory(r.Context(), d.ID)
+	if err != nil {
+		return internal(err)
+	}
+	writeJSON(w, http.StatusOK, s.directoryJSON(r, d, &c))
+	return nil
+}
+
+func (s *Server) listDirectories(w http.ResponseWriter, r *http.Request) *apiError {
+	t, aerr := s.team(r)
+	if aerr != nil {
+		return aerr
+	}
+	ds, err := s.Store.ListDirectories(r.Context(), t.ID)
+	if err != nil {
+		return internal(err)
+	}
+	out := make([]map[string]any, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, s.directoryJSON(r, d, nil))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"directories": out})
+	return nil
+}
+
+func (s *Server) syncDirectory(w http.ResponseWriter, r *http.Request) *apiError {
+	d, aerr := s.directory(r)
+	if aerr != nil {
+		return aerr
+	}
+	if !s.Types[d.Type].Polled {
+		// A SCIM directory is pushed; "sync" reconciles it in full.
+		err := s.Store.WithTx(r.Context(), func(tx *store.Tx) error {
+			return tx.MarkDirty(r.Context(), d.ID, store.DirtyAll, "", timeNow())
+		})
+		if err != nil {
+			return internal(err)
+		}
+		s.trigger(r.Context(), d.ID)
+		writeJSON(w, http.StatusAccepted, map[string]any{"id": d.ID, "status": "reconcile queued"})
+		return nil
+	}
+	if s.Queue != nil {
+		if err := s.Queue.EnqueuePoll(r.Context(), d.ID); err != nil {
+			return internal(err)
+		}
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"id": d.ID, "status": "poll queued"})
+	return nil
+}
+
+func (s *Server) approveDirectory(w http.ResponseWriter, r *http.Request) *apiError {
+	d, aerr := s.directory(r)
+	if aerr != nil {
+		return aerr
+	}
+	err := rsync.Approve(r.Context(), s.Store, d.ID)
+	if errors.Is(err, rsync.ErrNothingToApprove) {
+		return errorf(http.StatusConflict, CodeConflict, "directory %s is in state %q: no poll is held for review, nothing to approve", d.ID, d.State)
+	}
+	if err != nil {
+		return internal(err)
+	}
+	if s.Queue != nil {
+		if err := s.Queue.EnqueuePoll(r.Context(), d.ID); err != nil {
+			return internal(err)
+		}
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"id": d.ID, "status": "approved; the held removals apply with the next poll, queued now"})
+	return nil
+}
+
+func (s *Server) listRequests(w http.ResponseWriter, r *http.Request) *apiError {
+	d, aerr := s.directory(r)
+	if aerr != nil {
+		return aerr
+	}
+	limit := 100
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return errorf(http.StatusBadRequest, CodeBadRequest, "limit must be a positive whole number, got %q", v)
+		}
+		limit = min(n, 1000)
+	}
+	var before int64
+	if v := r.URL.Query().Get("cursor"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return errorf(http.StatusBadRequest, CodeBadRequest, "cursor is not one this API gave out")
+		}
+		before = n
+	}
+	reqs, err := s.Store.ListSCIMRequests(r.Context(), d.ID, before, limit)
+	if err != nil {
+		return internal(err)
+	}
+	out := make([]map[string]any, 0, len(reqs))
+	next := ""
+	for _, q := range reqs {
+		item := map[string]any{
+			"id": strconv.FormatInt(q.ID, 10), "at": q.At, "method": q.Method, "path": q.Path, "status": q.Status,
+			"duration_ms": float64(q.Duration.Microseconds()) / 1000, "error": q.Error,
+		}
+		if q.Body != "" {
+			item["body"] = json.RawMessage(q.Body)
+			if !json.Valid([]byte(q.Body)) {
+				item["body"] = q.Body
+			}
+		}
+		out = append(out, item)
+		next = strconv.FormatInt(q.ID, 10)
+	}
+	if len(reqs) < limit {
+		next = ""
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"requests": out, "next_cursor": next})
+	return nil
+}
+
+func (s *Server) rotateToken(w http.ResponseWriter, r *http.Request) *apiError {
+	d, aerr := s.directory(r)
+	if aerr != nil {
+		return aerr
+	}
+	if s.Types[d.Type].Polled {
+		return errorf(http.StatusConflict, CodeConflict, "directory %s is polled (%s); only SCIM directories have a token", d.ID, d.Type)
+	}
+	token := secret.NewToken(SCIMTokenPrefix)
+	err := s.Store.WithTx(r.Context(), func(tx *store.Tx) error {
+		cur, err := tx.GetDirectory(r.Context(), d.ID)
+		if err != nil {
+			return err
+		}
+		cur.TokenHash = secret.Hash(token)
+		return tx.UpdateDirectory(r.Context(), cur)
+	})
+	if err != nil {
+		return internal(err)
+	}
+	s.changed()
+	writeJSON(w, http.StatusOK, map[string]any{"id": d.ID, "scim": map[string]any{"base_url": s.scimBaseURL(r, d.ID), "token": token}})
+	return nil
+}
+
+var timeNow = time.Now

@@ -1,0 +1,677 @@
+package scim
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/roster-dev/roster/connectors/scim/filter"
+	"github.com/roster-dev/roster/store"
+)
+
+// result is a handler's answer.
+type result struct {
+	status   int
+	body     any
+	version  int64 // for ETag, 0 for none
+	location string
+}
+
+func (s *Server) route(w http.ResponseWriter, r *http.Request, dir *dirEntry, resource, id string, body []byte) *scimError {
+	var res result
+	var serr *scimError
+	switch {
+	case resource == "ServiceProviderConfig" || resource == "Schemas" || resource == "ResourceTypes":
+		if r.Method != http.MethodGet {
+			return errf(http.StatusMethodNotAllowed, "", "%s is read-only", resource)
+		}
+		res, serr = s.discovery(r, dir, resource, id)
+	case resource == "Bulk":
+		if r.Method != http.MethodPost {
+			return errf(http.StatusMethodNotAllowed, "", "use POST for Bulk")
+		}
+		res, serr = s.bulk(r, dir, body)
+	case resource == ".search":
+		if r.Method != http.MethodPost {
+			return errf(http.StatusMethodNotAllowed, "", "use POST for .search")
+		}
+		res, serr = s.searchPost(r, dir, "", body)
+	case resource == "Users" || resource == "Groups":
+		if id == ".search" {
+			if r.Method != http.MethodPost {
+				return errf(http.StatusMethodNotAllowed, "", "use POST for .search")
+			}
+			res, serr = s.searchPost(r, dir, resource, body)
+			break
+		}
+		res, serr = s.op(r.Context(), r, dir, r.Method, resource, id, body, r.URL.Query(), r.Header.Get("If-Match"))
+		if serr == nil && r.Method == http.MethodGet && id != "" && res.version != 0 {
+			if inm := r.Header.Get("If-None-Match"); inm != "" && inm == etag(res.version) {
+				w.Header().Set("ETag", etag(res.version))
+				w.WriteHeader(http.StatusNotModified)
+				return nil
+			}
+		}
+	case resource == "":
+		return errf(http.StatusNotFound, "", "this is a SCIM base URL: use /Users, /Groups, /Bulk, /ServiceProviderConfig, /Schemas or /ResourceTypes")
+	default:
+		return errf(http.StatusNotFound, "", "no SCIM resource type %q: use Users or Groups", resource)
+	}
+	if serr != nil {
+		return serr
+	}
+	if res.version != 0 {
+		w.Header().Set("ETag", etag(res.version))
+	}
+	if res.location != "" {
+		w.Header().Set("Location", res.location)
+	}
+	if res.status == http.StatusNoContent {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	writeSCIM(w, res.status, res.body)
+	return nil
+}
+
+// op runs one operation on Users or Groups; Bulk uses it too.
+func (s *Server) op(ctx context.Context, r *http.Request, dir *dirEntry, method, resource, id string, body []byte, q url.Values, ifMatch string) (result, *scimError) {
+	users := resource == "Users"
+	switch method {
+	case http.MethodGet:
+		if id == "" {
+			return s.list(ctx, r, dir, resource, listParams(q))
+		}
+		if users {
+			return s.getUser(ctx, r, dir, id, parseProjection(q))
+		}
+		return s.getGroup(ctx, r, dir, id, parseProjection(q))
+	case http.MethodPost:
+		if id != "" {
+			return result{}, errf(http.StatusMethodNotAllowed, "", "POST creates: send it to /%s, not to a resource", resource)
+		}
+		if users {
+			return s.createUser(ctx, r, dir, body)
+		}
+		return s.createGroup(ctx, r, dir, body)
+	case http.MethodPut, http.MethodPatch, http.MethodDelete:
+		if id == "" {
+			return result{}, errf(http.StatusMethodNotAllowed, "", "%s needs a resource id: /%s/{id}", method, resource)
+		}
+		switch {
+		case method == http.MethodPut && users:
+			return s.replaceUser(ctx, r, dir, id, body, ifMatch)
+		case method == http.MethodPut:
+			return s.replaceGroup(ctx, r, dir, id, body, ifMatch)
+		case method == http.MethodPatch && users:
+			return s.patchUser(ctx, r, dir, id, body, ifMatch, q)
+		case method == http.MethodPatch:
+			return s.patchGroup(ctx, r, dir, id, body, ifMatch, q)
+		case users:
+			return s.deleteUser(ctx, dir, id, ifMatch)
+		default:
+			return s.deleteGroup(ctx, dir, id, ifMatch)
+		}
+	}
+	return result{}, errf(http.StatusMethodNotAllowed, "", "method %s is not supported on %s", method, resource)
+}
+
+func checkIfMatch(ifMatch string, version int64) *scimError {
+	if ifMatch == "" || ifMatch == "*" {
+		return nil
+	}
+	for _, tag := range strings.Split(ifMatch, ",") {
+		tag = strings.TrimSpace(tag)
+		if tag == etag(version) || tag == strings.TrimPrefix(etag(version), "W/") {
+			return nil
+		}
+	}
+	return errf(http.StatusPreconditionFailed, "", "If-Match %s does not match the current version %s", ifMatch, etag(version))
+}
+
+func storeErr(err error, what string) *scimError {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return errf(http.StatusNotFound, "", "%s not found", what)
+	case errors.Is(err, store.ErrConflict):
+		return errf(http.StatusConflict, "uniqueness", "%s: %v", what, err)
+	}
+	var se *scimError
+	if errors.As(err, &se) {
+		return se
+	}
+	return errf(http.StatusInternalServerError, "", "internal error: %v", err)
+}
+
+// txErr carries a SCIM error out of a store transaction (rolling it back).
+type txErr struct{ e *scimError }
+
+func (t txErr) Error() string { return t.e.Detail }
+
+func fromTx(err error, what string) *scimError {
+	var te txErr
+	if errors.As(err, &te) {
+		return te.e
+	}
+	return storeErr(err, what)
+}
+
+func (s *Server) getUser(ctx context.Context, r *http.Request, dir *dirEntry, id string, p projection) (result, *scimError) {
+	u, err := s.opt.Store.GetUser(ctx, dir.dir.ID, id)
+	if err != nil {
+		return result{}, storeErr(err, "User "+id)
+	}
+	return result{status: http.StatusOK, body: p.apply(s.userJSON(r, u)), version: u.Version}, nil
+}
+
+func (s *Server) createUser(ctx context.Context, r *http.Request, dir *dirEntry, body []byte) (result, *scimError) {
+	m, serr := decodeObject(body)
+	if serr != nil {
+		return result{}, serr
+	}
+	norm, serr := normalizeUser(m)
+	if serr != nil {
+		return result{}, serr
+	}
+	u, serr := userFromResource(dir.dir.ID, uuid.NewString(), norm)
+	if serr != nil {
+		return result{}, serr
+	}
+	now := time.Now()
+	err := s.opt.Store.WithTx(ctx, func(tx *store.Tx) error { return tx.PutUser(ctx, u, now) })
+	if err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return result{}, errf(http.StatusConflict, "uniqueness", "a user with userName %q already exists in this directory", u.UserName)
+		}
+		return result{}, storeErr(err, "User")
+	}
+	s.wrote(dir.dir.ID)
+	u.CreatedAt = u.UpdatedAt
+	return result{status: http.StatusCreated, body: s.userJSON(r, u), version: u.Version, location: s.location(r, dir.dir.ID, "Users", u.ID)}, nil
+}
+
+func (s *Server) replaceUser(ctx context.Context, r *http.Request, dir *dirEntry, id string, body []byte, ifMatch string) (result, *scimError) {
+	m, serr := decodeObject(body)
+	if serr != nil {
+		return result{}, serr
+	}
+	norm, serr := normalizeUser(m)
+	if serr != nil {
+		return result{}, serr
+	}
+	nu, serr := userFromResource(dir.dir.ID, id, norm)
+	if serr != nil {
+		return result{}, serr
+	}
+	err := s.opt.Store.WithTx(ctx, func(tx *store.Tx) error {
+		cur, err := tx.GetUser(ctx, dir.dir.ID, id)
+		if err != nil {
+			return err
+		}
+		if e := checkIfMatch(ifMatch, cur.Version); e != nil {
+			return txErr{e}
+		}
+		nu.Version, nu.CreatedAt = cur.Version, cur.CreatedAt
+		return tx.PutUser(ctx, nu, time.Now())
+	})
+	if err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return result{}, errf(http.StatusConflict, "uniqueness", "a user with userName %q already exists in this directory", nu.UserName)
+		}
+		return result{}, fromTx(err, "User "+id)
+	}
+	s.wrote(dir.dir.ID)
+	return result{status: http.StatusOK, body: s.userJSON(r, nu), version: nu.Version}, nil
+}
+
+func (s *Server) deleteUser(ctx context.Context, dir *dirEntry, id, ifMatch string) (result, *scimError) {
+	err := s.opt.Store.WithTx(ctx, func(tx *store.Tx) error {
+		if ifMatch != "" {
+			cur, err := tx.GetUser(ctx, dir.dir.ID, id)
+			if err != nil {
+				return err
+			}
+			if e := checkIfMatch(ifMatch, cur.Version); e != nil {
+				return txErr{e}
+			}
+		}
+		return tx.DeleteUser(ctx, dir.dir.ID, id, time.Now())
+	})
+	if err != nil {
+		return result{}, fromTx(err, "User "+id)
+	}
+	s.wrote(dir.dir.ID)
+	return result{status: http.StatusNoContent}, nil
+}
+
+func (s *Server) getGroup(ctx context.Context, r *http.Request, dir *dirEntry, id string, p projection) (result, *scimError) {
+	g, err := s.opt.Store.GetGroup(ctx, dir.dir.ID, id)
+	if err != nil {
+		return result{}, storeErr(err, "Group "+id)
+	}
+	var members []store.Member
+	if p.wants("members") {
+		if members, err = s.opt.Store.ListMembers(ctx, dir.dir.ID, id); err != nil {
+			return result{}, storeErr(err, "Group "+id)
+		}
+		if members == nil {
+			members = []store.Member{}
+		}
+	}
+	return result{status: http.StatusOK, body: p.apply(s.groupJSON(r, g, members)), version: g.Version}, nil
+}
+
+// memberRefs reads a members array: [{"value": id, "type": ...}].
+func memberRefs(v any) ([]string, *scimError) {
+	if v == nil {
+		return nil, nil
+	}
+	list, ok := v.([]any)
+	if !ok {
+		if m, ok := v.(map[string]any); ok {
+			list = []any{m}
+		} else {
+			return nil, errf(http.StatusBadRequest, "invalidValue", "members must be an array of {\"value\": id}")
+		}
+	}
+	var ids []string
+	for _, x := range list {
+		switch t := x.(type) {
+		case map[string]any:
+			id := strings.TrimSpace(str(get(t, "value")))
+			if id == "" {
+				return nil, errf(http.StatusBadRequest, "invalidValue", "a member has no value (the member's id)")
+			}
+			ids = append(ids, id)
+		case string:
+			ids = append(ids, t)
+		default:
+			return nil, errf(http.StatusBadRequest, "invalidValue", "members must be an array of {\"value\": id}")
+		}
+	}
+	return ids, nil
+}
+
+// resolveMembers looks up whether each id is a user or a group of the
+// directory; unknown ids are an invalidValue error.
+func resolveMembers(ctx context.Context, tx *store.Tx, dirID, groupID string, ids []string) ([]store.Member, error) {
+	out := make([]store.Member, 0, len(ids))
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		if id == groupID {
+			return nil, txErr{errf(http.StatusBadRequest, "invalidValue", "a group cannot be a member of itself")}
+		}
+		t, err := tx.MemberType(ctx, dirID, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, txErr{errf(http.StatusBadRequest, "invalidValue", "member %q is not a user or group of this directory", id)}
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, store.Member{ID: id, Type: t})
+	}
+	return out, nil
+}
+
+func (s *Server) createGroup(ctx context.Context, r *http.Request, dir *dirEntry, body []byte) (result, *scimError) {
+	m, serr := decodeObject(body)
+	if serr != nil {
+		return result{}, serr
+	}
+	ids, serr := memberRefs(get(m, "members"))
+	if serr != nil {
+		return result{}, serr
+	}
+	norm := normalizeGroup(m)
+	name := strings.TrimSpace(str(norm["displayName"]))
+	if name == "" {
+		return result{}, errf(http.StatusBadRequest, "invalidValue", "displayName is required")
+	}
+	res, _ := json.Marshal(norm)
+	g := &store.Group{DirectoryID: dir.dir.ID, ID: uuid.NewString(), ExternalID: str(norm["externalId"]), DisplayName: name, Resource: res}
+	var members []store.Member
+	err := s.opt.Store.WithTx(ctx, func(tx *store.Tx) error {
+		now := time.Now()
+		if err := tx.PutGroup(ctx, g, now); err != nil {
+			return err
+		}
+		var err error
+		if members, err = resolveMembers(ctx, tx, dir.dir.ID, g.ID, ids); err != nil {
+			return err
+		}
+		_, err = tx.AddMembers(ctx, dir.dir.ID, g.ID, members, now)
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return result{}, errf(http.StatusConflict, "uniqueness", "a group with displayName %q already exists in this directory", name)
+		}
+		return result{}, fromTx(err, "Group")
+	}
+	s.wrote(dir.dir.ID)
+	return result{status: http.StatusCreated, body: s.groupJSON(r, g, members), version: g.Version, location: s.location(r, dir.dir.ID, "Groups", g.ID)}, nil
+}
+
+func (s *Server) replaceGroup(ctx context.Context, r *http.Request, dir *dirEntry, id string, body []byte, ifMatch string) (result, *scimError) {
+	m, serr := decodeObject(body)
+	if serr != nil {
+		return result{}, serr
+	}
+	_, hasMembers := key(m, "members")
+	ids, serr := memberRefs(get(m, "members"))
+	if serr != nil {
+		return result{}, serr
+	}
+	norm := normalizeGroup(m)
+	name := strings.TrimSpace(str(norm["displayName"]))
+	if name == "" {
+		return result{}, errf(http.StatusBadRequest, "invalidValue", "displayName is required")
+	}
+	res, _ := json.Marshal(norm)
+	var g *store.Group
+	var members []store.Member
+	err := s.opt.Store.WithTx(ctx, func(tx *store.Tx) error {
+		cur, err := tx.GetGroup(ctx, dir.dir.ID, id, true)
+		if err != nil {
+			return err
+		}
+		if e := checkIfMatch(ifMatch, cur.Version); e != nil {
+			return txErr{e}
+		}
+		now := time.Now()
+		g = &store.Group{DirectoryID: dir.dir.ID, ID: id, ExternalID: str(norm["externalId"]), DisplayName: name, Resource: res, Version: cur.Version, CreatedAt: cur.CreatedAt}
+		if err := tx.PutGroup(ctx, g, now); err != nil {
+			return err
+		}
+		if hasMembers {
+			want, err := resolveMembers(ctx, tx, dir.dir.ID, id, ids)
+			if err != nil {
+				return err
+			}
+			if _, _, err := tx.ReplaceMembers(ctx, dir.dir.ID, id, want, now); err != nil {
+				return err
+			}
+		}
+		members, err = tx.ListMembers(ctx, dir.dir.ID, id)
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return result{}, errf(http.StatusConflict, "uniqueness", "a group with displayName %q already exists in this directory", name)
+		}
+		return result{}, fromTx(err, "Group "+id)
+	}
+	s.wrote(dir.dir.ID)
+	if members == nil {
+		members = []store.Member{}
+	}
+	return result{status: http.StatusOK, body: s.groupJSON(r, g, members), version: g.Version}, nil
+}
+
+func (s *Server) deleteGroup(ctx context.Context, dir *dirEntry, id, ifMatch string) (result, *scimError) {
+	err := s.opt.Store.WithTx(ctx, func(tx *store.Tx) error {
+		cur, err := tx.GetGroup(ctx, dir.dir.ID, id, true)
+		if err != nil {
+			return err
+		}
+		if e := checkIfMatch(ifMatch, cur.Version); e != nil {
+			return txErr{e}
+		}
+		return tx.DeleteGroup(ctx, dir.dir.ID, id, time.Now())
+	})
+	if err != nil {
+		return result{}, fromTx(err, "Group "+id)
+	}
+	s.wrote(dir.dir.ID)
+	return result{status: http.StatusNoContent}, nil
+}
+
+// listQuery is a list or search request.
+type listQuery struct {
+	filter     string
+	startIndex int
+	count      int // -1: server default
+	proj       projection
+	bad        *scimError
+}
+
+// MaxResults is the most resources one list answer holds.
+const MaxResults = 1000
+
+func listParams(q url.Values) listQuery {
+	lq := listQuery{startIndex: 1, count: -1, proj: parseProjection(q)}
+	for k, vs := range q {
+		if len(vs) == 0 {
+			continue
+		}
+		v := vs[0]
+		switch strings.ToLower(k) {
+		case "filter":
+			lq.filter = v
+		case "startindex":
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				lq.bad = errf(http.StatusBadRequest, "invalidValue", "startIndex must be a number, got %q", v)
+			}
+			lq.startIndex = max(n, 1)
+		case "count":
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				lq.bad = errf(http.StatusBadRequest, "invalidValue", "count must be a number, got %q", v)
+			}
+			lq.count = max(n, 0)
+		case "sortby":
+			// Sorting is not offered (ServiceProviderConfig says so); the
+			// order is stable by id.
+		}
+	}
+	return lq
+}
+
+func (s *Server) searchPost(r *http.Request, dir *dirEntry, resource string, body []byte) (result, *scimError) {
+	m, serr := decodeObject(body)
+	if serr != nil {
+		return result{}, serr
+	}
+	q := url.Values{}
+	for k, v := range m {
+		switch t := v.(type) {
+		case string:
+			q.Set(k, t)
+		case float64:
+			q.Set(k, strconv.Itoa(int(t)))
+		case []any:
+			var parts []string
+			for _, x := range t {
+				parts = append(parts, str(x))
+			}
+			q.Set(k, strings.Join(parts, ","))
+		}
+	}
+	if resource == "" {
+		resource = "Users"
+		if f := q.Get("filter"); f != "" && strings.Contains(strings.ToLower(f), "displayname") && !strings.Contains(strings.ToLower(f), "username") {
+			resource = "Groups"
+		}
+	}
+	res, serr := s.list(r.Context(), r, dir, resource, listParams(q))
+	if serr == nil {
+		res.status = http.StatusOK
+	}
+	return res, serr
+}
+
+func (s *Server) list(ctx context.Context, r *http.Request, dir *dirEntry, resource string, lq listQuery) (result, *scimError) {
+	if lq.bad != nil {
+		return result{}, lq.bad
+	}
+	count := lq.count
+	if count < 0 || count > MaxResults {
+		count = MaxResults
+	}
+	users := resource == "Users"
+	table, alias, mapping, cols := "mirror_groups", "g", filter.GroupMapping, store.GroupColumns("g")
+	if users {
+		table, alias, mapping, cols = "mirror_users", "u", filter.UserMapping, store.UserColumns("u")
+	}
+	where := alias + ".directory_id = ?"
+	args := []any{dir.dir.ID}
+	exact := true
+	var expr filter.Expr
+	if strings.TrimSpace(lq.filter) != "" {
+		var err error
+		expr, err = filter.Parse(lq.filter)
+		if err != nil {
+			return result{}, errf(http.StatusBadRequest, "invalidFilter", "%v", err)
+		}
+		cond, cargs, ok := filter.ToSQL(expr, mapping)
+		where += " AND (" + cond + ")"
+		args = append(args, cargs...)
+		exact = ok
+	}
+	from := " FROM " + table + " " + alias + " WHERE " + where
+	render := func(rows interface{ Scan(...any) error }) (map[string]any, error) {
+		if users {
+			u, err := store.ScanUser(rows)
+			if err != nil {
+				return nil, err
+			}
+			return s.userJSON(r, u), nil
+		}
+		g, err := store.ScanGroup(rows)
+		if err != nil {
+			return nil, err
+		}
+		var members []store.Member
+		if lq.proj.wants("members") {
+			members = []store.Member{} // filled below
+		}
+		return s.groupJSON(r, g, members), nil
+	}
+	var page []map[string]any
+	total := 0
+	if exact {
+		if err := s.queryRow(ctx, "SELECT COUNT(*)"+from, args, &total); err != nil {
+			return result{}, storeErr(err, resource)
+		}
+		if count > 0 && lq.startIndex <= total {
+			rows, err := s.opt.Store.Query(ctx, "SELECT "+cols+from+" ORDER BY "+alias+".id LIMIT ? OFFSET ?", append(args, count, lq.startIndex-1)...)
+			if err != nil {
+				return result{}, storeErr(err, resource)
+			}
+			for rows.Next() {
+				m, err := render(rows)
+				if err != nil {
+					rows.Close()
+					return result{}, storeErr(err, resource)
+				}
+				page = append(page, m)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return result{}, storeErr(err, resource)
+			}
+		}
+	} else {
+		rows, err := s.opt.Store.Query(ctx, "SELECT "+cols+from+" ORDER BY "+alias+".id", args...)
+		if err != nil {
+			return result{}, storeErr(err, resource)
+		}
+		for rows.Next() {
+			m, err := render(rows)
+			if err != nil {
+				rows.Close()
+				return result{}, storeErr(err, resource)
+			}
+			if !users {
+				// Member filters need the members.
+				ms, err := s.opt.Store.ListMembers(ctx, dir.dir.ID, m["id"].(string))
+				if err != nil {
+					rows.Close()
+					return result{}, storeErr(err, resource)
+				}
+				m = s.groupJSON(r, groupOf(dir.dir.ID, m), ms)
+			}
+			if filter.Match(expr, m, nil) {
+				total++
+				if total >= lq.startIndex && len(page) < count {
+					page = append(page, m)
+				}
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return result{}, storeErr(err, resource)
+		}
+	}
+	resources := make([]any, 0, len(page))
+	for _, m := range page {
+		if !users && lq.proj.wants("members") {
+			if _, loaded := m["members"].([]any); !loaded || len(m["members"].([]any)) == 0 {
+				ms, err := s.opt.Store.ListMembers(ctx, dir.dir.ID, m["id"].(string))
+				if err != nil {
+					return result{}, storeErr(err, resource)
+				}
+				m = s.groupJSON(r, groupOf(dir.dir.ID, m), nonNil(ms))
+			}
+		}
+		resources = append(resources, lq.proj.apply(m))
+	}
+	return result{status: http.StatusOK, body: map[string]any{
+		"schemas": []string{URNListResp}, "totalResults": total, "startIndex": lq.startIndex,
+		"itemsPerPage": len(resources), "Resources": resources,
+	}}, nil
+}
+
+func nonNil(ms []store.Member) []store.Member {
+	if ms == nil {
+		return []store.Member{}
+	}
+	return ms
+}
+
+// groupOf rebuilds a store.Group from its rendered JSON (to render again
+// with members).
+func groupOf(dirID string, m map[string]any) *store.Group {
+	meta, _ := m["meta"].(map[string]any)
+	created, _ := time.Parse(time.RFC3339Nano, str(meta["created"]))
+	modified, _ := time.Parse(time.RFC3339Nano, str(meta["lastModified"]))
+	v := strings.Trim(strings.TrimPrefix(str(meta["version"]), "W/"), `"`)
+	version, _ := strconv.ParseInt(v, 10, 64)
+	rest := map[string]any{}
+	for k, x := range m {
+		switch k {
+		case "id", "meta", "schemas", "members", "displayName":
+		default:
+			rest[k] = x
+		}
+	}
+	res, _ := json.Marshal(rest)
+	return &store.Group{DirectoryID: dirID, ID: str(m["id"]), DisplayName: str(m["displayName"]), ExternalID: str(m["externalId"]),
+		Resource: res, Version: version, CreatedAt: created, UpdatedAt: modified}
+}
+
+func (s *Server) queryRow(ctx context.Context, q string, args []any, dst any) error {
+	rows, err := s.opt.Store.Query(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if rows.Next() {
+		if err := rows.Scan(dst); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

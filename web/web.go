@@ -1,0 +1,28 @@
+// Package web serves the admin web page. This first version is a status page
+// that points at the API; the set-up wizard, groups and spend-limit pages
+// build on the same admin API.
+package web
+
+import (
+	"embed"
+	"io/fs"
+	"net/http"
+)
+
+//go:embed static
+var static embed.FS
+
+// Handler serves the page and its assets.
+func Handler() http.Handler {
+	sub, _ := fs.Sub(static, "static")
+	files := http.FileServer(http.FS(sub))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" && r.URL.Path != "/index.html" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Security-Policy", "default-src 'self'")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		files.ServeHTTP(w, r)
+	})
+}
