@@ -25,17 +25,6 @@ type Metrics struct {
 	// LastReconcile is the time of each directory's last successful
 	// reconcile.
 	LastReconcile *prometheus.GaugeVec
-	// LastSync is the time of each directory's last successful poll or SCIM
-	// write.
-	LastSync *prometheus.GaugeVec
-	// PendingChanges is how many changes wait for the reconciler, per
-	// directory (sampled).
-	PendingChanges *prometheus.GaugeVec
-	// OldestPending is the observation time of the oldest change not yet
-	// applied, per directory; 0 when none.
-	OldestPending *prometheus.GaugeVec
-	// DirectoryState is 1 for each directory's current state.
-	DirectoryState *prometheus.GaugeVec
 	// Polls counts polls by directory type and result.
 	Polls *prometheus.CounterVec
 	// PollDuration is how long polls take.
@@ -71,18 +60,6 @@ func New() *Metrics {
 		LastReconcile: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "roster_directory_last_reconcile_timestamp_seconds", Help: "Unix time of the directory's last successful reconcile.",
 		}, []string{"directory", "directory_type"}),
-		LastSync: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "roster_directory_last_sync_timestamp_seconds", Help: "Unix time of the directory's last successful poll or SCIM write.",
-		}, []string{"directory", "directory_type"}),
-		PendingChanges: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "roster_directory_pending_changes", Help: "Changes waiting for the reconciler.",
-		}, []string{"directory", "directory_type"}),
-		OldestPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "roster_directory_oldest_pending_change_timestamp_seconds", Help: "Unix time the oldest change not yet applied was observed; 0 when none.",
-		}, []string{"directory", "directory_type"}),
-		DirectoryState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "roster_directory_state", Help: "1 for the directory's current state (syncing, ok, error, needs_review).",
-		}, []string{"directory", "directory_type", "state"}),
 		Polls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "roster_polls_total", Help: "Directory polls by type, kind (full, incremental) and result (ok, error, held).",
 		}, []string{"directory_type", "kind", "result"}),
@@ -105,20 +82,9 @@ func New() *Metrics {
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.SyncLag, m.ReconcileDuration, m.Reconciles, m.RosterChanges, m.LastReconcile, m.LastSync,
-		m.PendingChanges, m.OldestPending, m.DirectoryState, m.Polls, m.PollDuration, m.DeletionGuardTrips,
+		m.SyncLag, m.ReconcileDuration, m.Reconciles, m.RosterChanges, m.LastReconcile,
+		m.Polls, m.PollDuration, m.DeletionGuardTrips,
 		m.SCIMRequests, m.SCIMDuration, m.APIRequests,
 	)
 	return m
-}
-
-// SetState sets the one-hot state gauge of a directory.
-func (m *Metrics) SetState(dir, typ, state string) {
-	for _, s := range []string{"syncing", "ok", "error", "needs_review"} {
-		v := 0.0
-		if s == state {
-			v = 1
-		}
-		m.DirectoryState.WithLabelValues(dir, typ, s).Set(v)
-	}
 }

@@ -137,7 +137,6 @@ func (p *Poller) setState(ctx context.Context, dir *store.Directory, state, last
 	}
 }
 
-
 func (p *Poller) poll(ctx context.Context, dir *store.Directory, ps PollSettings, open Opener, log *slog.Logger) (string, error) {
 	src, err := open(ctx, dir, log)
 	if err != nil {
