@@ -559,3 +559,73 @@ func dedupe(ids []string) []string {
 	}
 	return out
 }
+
+// InsertUsers adds users that are not in the mirror yet, many rows per
+// statement, and marks them dirty. It is the fast path of a first sync; a
+// user that already exists is an error.
+func (tx *Tx) InsertUsers(ctx context.Context, users []*User, observed time.Time) error {
+	now := time.Now().UTC()
+	const cols = 14
+	const batch = 60
+	for start := 0; start < len(users); start += batch {
+		part := users[start:min(start+batch, len(users))]
+		args := make([]any, 0, cols*len(part))
+		var emailArgs []any
+		nEmails := 0
+		ids := make([]string, 0, len(part))
+		for _, u := range part {
+			if u.CreatedAt.IsZero() {
+				u.CreatedAt = now
+			}
+			u.UpdatedAt = now
+			u.Version++
+			if len(u.Resource) == 0 {
+				u.Resource = json.RawMessage("{}")
+			}
+			args = append(args, u.DirectoryID, u.ID, nullString(u.ExternalID), u.UserName, strings.ToLower(u.UserName), u.DisplayName, u.GivenName, u.FamilyName,
+				strings.ToLower(u.Email), u.Active, string(u.Resource), u.Version, micros(u.CreatedAt), micros(u.UpdatedAt))
+			for _, e := range u.Emails {
+				emailArgs = append(emailArgs, u.DirectoryID, u.ID, strings.ToLower(e.Value), e.Type, e.Primary)
+				nEmails++
+			}
+			ids = append(ids, u.ID)
+		}
+		_, err := tx.exec(ctx, `INSERT INTO mirror_users (directory_id, id, external_id, user_name, user_name_lower, display_name, given_name, family_name, email, active, resource, version, created_at, updated_at)
+			VALUES `+placeholders(len(part), cols), args...)
+		if isUniqueViolation(err) {
+			return fmt.Errorf("insert users: %w", ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("insert users: %w", err)
+		}
+		if nEmails > 0 {
+			if _, err := tx.exec(ctx, "INSERT INTO mirror_user_emails (directory_id, user_id, value_lower, type, is_primary) VALUES "+placeholders(nEmails, 5), emailArgs...); err != nil {
+				return fmt.Errorf("insert user emails: %w", err)
+			}
+		}
+		if len(part) > 0 {
+			if err := tx.MarkDirtyMany(ctx, part[0].DirectoryID, DirtyUser, ids, observed); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// InsertMemberships adds membership rows in bulk (rows already present are
+// left alone) without marking anything dirty: the caller marks what it
+// must, typically the whole directory after a bulk load.
+func (tx *Tx) InsertMemberships(ctx context.Context, dirID string, rows []MembershipRow) error {
+	const batch = 250
+	for start := 0; start < len(rows); start += batch {
+		part := rows[start:min(start+batch, len(rows))]
+		args := make([]any, 0, 4*len(part))
+		for _, m := range part {
+			args = append(args, dirID, m.GroupID, m.MemberID, m.MemberType)
+		}
+		if _, err := tx.exec(ctx, "INSERT INTO mirror_members (directory_id, group_id, member_id, member_type) VALUES "+placeholders(len(part), 4)+" ON CONFLICT DO NOTHING", args...); err != nil {
+			return fmt.Errorf("insert memberships: %w", err)
+		}
+	}
+	return nil
+}

@@ -647,3 +647,21 @@ func anys(ids []string) []any {
 	}
 	return out
 }
+
+// ResetRoster forgets what was applied for a directory (members, their
+// groups, the directory's groups) and marks it for a full reconcile, which
+// then adds everyone again with fresh events. Benchmarks use it to measure
+// a first full reconcile repeatedly.
+func (tx *Tx) ResetRoster(ctx context.Context, dirID string) error {
+	for _, q := range []string{
+		"DELETE FROM members WHERE directory_id = ?",
+		"DELETE FROM member_groups WHERE directory_id = ?",
+		"DELETE FROM roster_groups WHERE directory_id = ?",
+		"DELETE FROM dirty WHERE directory_id = ?",
+	} {
+		if _, err := tx.exec(ctx, q, dirID); err != nil {
+			return fmt.Errorf("reset roster: %w", err)
+		}
+	}
+	return tx.MarkDirty(ctx, dirID, DirtyAll, "", time.Now())
+}

@@ -101,7 +101,7 @@ func openSQLite(path string) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
-	r, err := sql.Open("sqlite", "file:"+path+"?mode=ro&"+pragmas)
+	r, err := sql.Open("sqlite", "file:"+path+"?mode=ro&"+strings.Replace(pragmas, "cache_size(-65536)", "cache_size(-16384)", 1))
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite: %w", err)
@@ -186,8 +186,10 @@ func (s *Store) migrate(ctx context.Context) error {
 			sqlText := string(text)
 			if s.engine == SQLite {
 				sqlText = strings.ReplaceAll(sqlText, "{{ID}}", "INTEGER PRIMARY KEY AUTOINCREMENT")
+				sqlText = strings.ReplaceAll(sqlText, "{{NOROWID}}", "WITHOUT ROWID")
 			} else {
 				sqlText = strings.ReplaceAll(sqlText, "{{ID}}", "BIGSERIAL PRIMARY KEY")
+				sqlText = strings.ReplaceAll(sqlText, "{{NOROWID}}", "")
 			}
 			for _, stmt := range splitStatements(sqlText) {
 				if _, err := tx.tx.ExecContext(ctx, stmt); err != nil {

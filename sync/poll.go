@@ -301,6 +301,7 @@ func (p *Poller) apply(ctx context.Context, dir *store.Directory, ps PollSetting
 
 	now := time.Now()
 	err = p.Store.WithTx(ctx, func(tx *store.Tx) error {
+		var fresh []*store.User
 		for _, id := range sortedKeys(users) {
 			su := users[id]
 			old, exists := cur.users[id]
@@ -313,15 +314,20 @@ func (p *Poller) apply(ctx context.Context, dir *store.Directory, ps PollSetting
 			if su.Email != "" {
 				u.Emails = []store.Email{{Value: su.Email, Type: "work", Primary: true}}
 			}
-			if exists {
-				if prev, err := tx.GetUser(ctx, dir.ID, id); err == nil {
-					u.Version, u.CreatedAt = prev.Version, prev.CreatedAt
-				}
-			}
 			u.Resource = sourceResource(su)
+			if !exists {
+				fresh = append(fresh, u)
+				continue
+			}
+			if prev, err := tx.GetUser(ctx, dir.ID, id); err == nil {
+				u.Version, u.CreatedAt = prev.Version, prev.CreatedAt
+			}
 			if err := tx.PutUser(ctx, u, now); err != nil {
 				return fmt.Errorf("user %s: %w", id, err)
 			}
+		}
+		if err := tx.InsertUsers(ctx, fresh, now); err != nil {
+			return err
 		}
 		for _, id := range sortedKeys(deleteUsers) {
 			if err := tx.DeleteUser(ctx, dir.ID, id, now); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -363,6 +369,7 @@ func (p *Poller) apply(ctx context.Context, dir *store.Directory, ps PollSetting
 				}
 			}
 		}
+		var newRows []store.MembershipRow
 		for _, id := range sortedKeys(groups) {
 			sg := groups[id]
 			want := map[string]string{}
@@ -372,6 +379,12 @@ func (p *Poller) apply(ctx context.Context, dir *store.Directory, ps PollSetting
 				}
 			}
 			have := cur.members[id]
+			if _, existed := cur.groups[id]; !existed {
+				for m, t := range want {
+					newRows = append(newRows, store.MembershipRow{GroupID: id, MemberID: m, MemberType: t})
+				}
+				continue
+			}
 			var add []store.Member
 			var remove []string
 			for m, t := range want {
@@ -391,6 +404,32 @@ func (p *Poller) apply(ctx context.Context, dir *store.Directory, ps PollSetting
 			}
 			if _, err := tx.AddMembers(ctx, dir.ID, id, add, now); err != nil {
 				return err
+			}
+		}
+		if err := tx.InsertMemberships(ctx, dir.ID, newRows); err != nil {
+			return err
+		}
+		if len(newRows) > 0 {
+			// Members of new groups: mark the whole directory when many,
+			// else each member.
+			if len(newRows) > 5000 {
+				if err := tx.MarkDirty(ctx, dir.ID, store.DirtyAll, "", now); err != nil {
+					return err
+				}
+			} else {
+				var us []string
+				for _, m := range newRows {
+					if m.MemberType == store.MemberGroup {
+						if err := tx.MarkDirty(ctx, dir.ID, store.DirtySubtree, m.MemberID, now); err != nil {
+							return err
+						}
+						continue
+					}
+					us = append(us, m.MemberID)
+				}
+				if err := tx.MarkDirtyMany(ctx, dir.ID, store.DirtyUser, us, now); err != nil {
+					return err
+				}
 			}
 		}
 		for _, id := range sortedKeys(deleteGroups) {

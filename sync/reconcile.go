@@ -480,9 +480,8 @@ func (p *plan) changes() *store.RosterChanges {
 	c := &store.RosterChanges{}
 	now := time.Now().UTC()
 	var created, renamed, deleted, added, updated, links, limits, removed []store.Event
-	ev := func(list *[]store.Event, typ string, data map[string]any) {
-		data["team_id"] = p.team.ID
-		data["directory_id"] = p.dir.ID
+	ev := func(list *[]store.Event, typ string, data eventData) {
+		data.TeamID, data.DirectoryID = p.team.ID, p.dir.ID
 		b, _ := json.Marshal(data)
 		*list = append(*list, store.Event{TeamID: p.team.ID, DirectoryID: p.dir.ID, Type: typ, OccurredAt: now, Data: b})
 	}
@@ -491,14 +490,14 @@ func (p *plan) changes() *store.RosterChanges {
 		switch {
 		case g.inMirror && !g.inRoster:
 			c.UpsertGroups = append(c.UpsertGroups, store.RosterGroup{GroupID: gid, Name: g.mirrorName})
-			ev(&created, EventGroupCreated, map[string]any{"group": groupJSON(gid, g.mirrorName)})
+			ev(&created, EventGroupCreated, eventData{Group: &groupRef{gid, g.mirrorName}})
 		case g.inMirror && g.inRoster && g.mirrorName != g.rosterName:
 			c.UpsertGroups = append(c.UpsertGroups, store.RosterGroup{GroupID: gid, Name: g.mirrorName})
-			ev(&renamed, EventGroupRenamed, map[string]any{"group": groupJSON(gid, g.mirrorName), "old_name": g.rosterName})
+			ev(&renamed, EventGroupRenamed, eventData{Group: &groupRef{gid, g.mirrorName}, OldName: g.rosterName})
 		case !g.inMirror && g.inRoster:
 			c.DeleteGroups = append(c.DeleteGroups, gid)
 			c.RemoveLimitsFor = append(c.RemoveLimitsFor, gid)
-			ev(&deleted, EventGroupDeleted, map[string]any{"group": groupJSON(gid, g.rosterName)})
+			ev(&deleted, EventGroupDeleted, eventData{Group: &groupRef{gid, g.rosterName}})
 		}
 	}
 	for _, uid := range sortedKeys(p.users) {
@@ -507,7 +506,7 @@ func (p *plan) changes() *store.RosterChanges {
 		if !want {
 			if u.cur != nil {
 				c.DeleteMembers = append(c.DeleteMembers, uid)
-				ev(&removed, EventMemberRemoved, map[string]any{"member": map[string]any{"id": uid, "email": u.cur.Email, "name": u.cur.Name}})
+				ev(&removed, EventMemberRemoved, eventData{Member: &memberRef{ID: uid, Email: u.cur.Email, Name: u.cur.Name}})
 			}
 			continue
 		}
@@ -521,22 +520,20 @@ func (p *plan) changes() *store.RosterChanges {
 			for _, g := range u.groups {
 				c.AddLinks = append(c.AddLinks, store.Link{UserID: uid, GroupID: g})
 			}
-			ev(&added, EventMemberAdded, map[string]any{"member": map[string]any{
-				"id": uid, "email": m.Email, "name": m.Name, "groups": p.groupList(u.groups), "spend_limit": limitJSON(lim),
-			}})
+			ev(&added, EventMemberAdded, eventData{Member: memberAdded{ID: uid, Email: m.Email, Name: m.Name, Groups: p.groupList(u.groups), SpendLimit: limitJSON(lim)}})
 			continue
 		}
 		m.AddedAt = u.cur.AddedAt
 		changed := false
 		if m.Email != u.cur.Email || m.Name != u.cur.Name {
-			diff := map[string]any{}
+			diff := map[string]oldNew{}
 			if m.Email != u.cur.Email {
-				diff["email"] = map[string]any{"old": u.cur.Email, "new": m.Email}
+				diff["email"] = oldNew{u.cur.Email, m.Email}
 			}
 			if m.Name != u.cur.Name {
-				diff["name"] = map[string]any{"old": u.cur.Name, "new": m.Name}
+				diff["name"] = oldNew{u.cur.Name, m.Name}
 			}
-			ev(&updated, EventMemberUpdated, map[string]any{"member_id": uid, "email": m.Email, "changes": diff})
+			ev(&updated, EventMemberUpdated, eventData{MemberID: uid, Email: m.Email, Changes: diff})
 			changed = true
 		}
 		have := map[string]bool{}
@@ -548,7 +545,7 @@ func (p *plan) changes() *store.RosterChanges {
 			wantSet[g] = true
 			if !have[g] {
 				c.AddLinks = append(c.AddLinks, store.Link{UserID: uid, GroupID: g})
-				ev(&links, EventMembershipAdded, map[string]any{"member_id": uid, "email": m.Email, "group": groupJSON(g, p.names[g])})
+				ev(&links, EventMembershipAdded, eventData{MemberID: uid, Email: m.Email, Group: &groupRef{g, p.names[g]}})
 			}
 		}
 		sortedCur := append([]string(nil), u.curGroups...)
@@ -560,13 +557,14 @@ func (p *plan) changes() *store.RosterChanges {
 				if gs, ok := p.groups[g]; ok && name == "" {
 					name = gs.rosterName
 				}
-				ev(&links, EventMembershipRemoved, map[string]any{"member_id": uid, "email": m.Email, "group": groupJSON(g, name)})
+				ev(&links, EventMembershipRemoved, eventData{MemberID: uid, Email: m.Email, Group: &groupRef{g, name}})
 			}
 		}
 		old := Limit{Cents: u.cur.LimitCents, Source: u.cur.LimitSource, GroupID: u.cur.LimitGroupID, GroupName: u.cur.LimitGroupName}
 		if !sameCents(old.Cents, lim.Cents) || old.Source != lim.Source || old.GroupID != lim.GroupID || old.GroupName != lim.GroupName {
 			if !sameCents(old.Cents, lim.Cents) {
-				ev(&limits, EventLimitChanged, map[string]any{"member_id": uid, "email": m.Email, "old": limitJSON(old), "new": limitJSON(lim)})
+				oldL, newL := limitJSON(old), limitJSON(lim)
+				ev(&limits, EventLimitChanged, eventData{MemberID: uid, Email: m.Email, Old: &oldL, New: &newL})
 			}
 			changed = true
 		}
@@ -580,27 +578,71 @@ func (p *plan) changes() *store.RosterChanges {
 	return c
 }
 
-func (p *plan) groupList(ids []string) []map[string]any {
-	out := make([]map[string]any, 0, len(ids))
+func (p *plan) groupList(ids []string) []groupRef {
+	out := make([]groupRef, 0, len(ids))
 	for _, g := range ids {
-		out = append(out, groupJSON(g, p.names[g]))
+		out = append(out, groupRef{g, p.names[g]})
 	}
 	return out
 }
 
-func groupJSON(id, name string) map[string]any { return map[string]any{"id": id, "name": name} }
+// eventData is the data of every feed event; each type fills its part.
+type eventData struct {
+	TeamID      string            `json:"team_id"`
+	DirectoryID string            `json:"directory_id"`
+	Member      any               `json:"member,omitempty"`
+	MemberID    string            `json:"member_id,omitempty"`
+	Email       string            `json:"email,omitempty"`
+	Group       *groupRef         `json:"group,omitempty"`
+	OldName     string            `json:"old_name,omitempty"`
+	Changes     map[string]oldNew `json:"changes,omitempty"`
+	Old         *limitRef         `json:"old,omitempty"`
+	New         *limitRef         `json:"new,omitempty"`
+}
 
-// limitJSON is the API and event shape of an effective limit.
-func limitJSON(l Limit) map[string]any {
-	src := map[string]any{"type": l.Source, "group_id": nil, "group_name": nil}
+type memberRef struct {
+	ID    string `json:"id"`
+	Email string `json:"email"`
+	Name  string `json:"name"`
+}
+
+type memberAdded struct {
+	ID         string     `json:"id"`
+	Email      string     `json:"email"`
+	Name       string     `json:"name"`
+	Groups     []groupRef `json:"groups"`
+	SpendLimit limitRef   `json:"spend_limit"`
+}
+
+type groupRef struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+type oldNew struct {
+	Old string `json:"old"`
+	New string `json:"new"`
+}
+
+// limitRef is the API and event shape of an effective limit.
+type limitRef struct {
+	PerUserCents *int64      `json:"per_user_cents"`
+	Source       limitSource `json:"source"`
+}
+
+type limitSource struct {
+	Type      string  `json:"type"`
+	GroupID   *string `json:"group_id"`
+	GroupName *string `json:"group_name"`
+}
+
+func limitJSON(l Limit) limitRef {
+	r := limitRef{PerUserCents: l.Cents, Source: limitSource{Type: l.Source}}
 	if l.Source == store.SourceGroup {
-		src["group_id"], src["group_name"] = l.GroupID, l.GroupName
+		id, name := l.GroupID, l.GroupName
+		r.Source.GroupID, r.Source.GroupName = &id, &name
 	}
-	var cents any
-	if l.Cents != nil {
-		cents = *l.Cents
-	}
-	return map[string]any{"per_user_cents": cents, "source": src}
+	return r
 }
 
 func keys(m map[string]bool) []string {

@@ -1,6 +1,8 @@
 -- roster schema, version 1. One text for both engines: {{ID}} becomes an
 -- auto-incrementing 64-bit key (SQLite INTEGER PRIMARY KEY AUTOINCREMENT,
--- PostgreSQL BIGSERIAL PRIMARY KEY). Times are BIGINT unix microseconds.
+-- PostgreSQL BIGSERIAL PRIMARY KEY); {{NOROWID}} makes link tables SQLite
+-- WITHOUT ROWID tables (one b-tree instead of two) and is empty on
+-- PostgreSQL. Times are BIGINT unix microseconds.
 
 CREATE TABLE admin_tokens (
     hash       TEXT PRIMARY KEY,
@@ -93,7 +95,7 @@ CREATE TABLE mirror_members (
     member_id    TEXT NOT NULL,
     member_type  TEXT NOT NULL,
     PRIMARY KEY (directory_id, group_id, member_id)
-);
+) {{NOROWID}};
 CREATE INDEX mirror_members_member ON mirror_members (directory_id, member_id);
 
 -- What the reconciler still has to look at. kind: user, group, subtree, all.
@@ -104,7 +106,7 @@ CREATE TABLE dirty (
     gen          BIGINT NOT NULL,
     observed_at  BIGINT NOT NULL,
     PRIMARY KEY (directory_id, kind, object_id)
-);
+) {{NOROWID}};
 
 -- The roster: what roster has applied.
 CREATE TABLE members (
@@ -129,7 +131,7 @@ CREATE TABLE member_groups (
     user_id      TEXT NOT NULL,
     group_id     TEXT NOT NULL,
     PRIMARY KEY (directory_id, user_id, group_id)
-);
+) {{NOROWID}};
 CREATE INDEX member_groups_group ON member_groups (directory_id, group_id);
 
 CREATE TABLE roster_groups (
