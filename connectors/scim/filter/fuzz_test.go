@@ -1,0 +1,84 @@
+package filter
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// parseNoRecover is Parse without the safety net, so that fuzzing sees
+// panics.
+func parseNoRecover(s string, fast bool) (Expr, error) {
+	if len(s) > MaxFilterLength {
+		return nil, errorf(s, "too long")
+	}
+	return parse(s, true, fast)
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		`userName eq "bjensen@example.com"`,
+		`emails[type eq "work" and primary eq true].value eq "x@y.com"`,
+		`userName sw "j" and not (active eq false)`,
+	} {
+		f.Add(s)
+	}
+	res := decode(f, bjensen)
+	f.Fuzz(func(t *testing.T, s string) {
+		e, err := parseNoRecover(s, true)
+		slow, slowErr := parseNoRecover(s, false)
+		if (err == nil) != (slowErr == nil) {
+			t.Fatalf("fast path disagrees on %q: %v vs %v", s, err, slowErr)
+		}
+		if err != nil {
+			return
+		}
+		if e.String() != slow.String() {
+			t.Fatalf("fast path disagrees on %q: %s vs %s", s, e, slow)
+		}
+		e2, err := Parse(e.String())
+		if err != nil {
+			t.Fatalf("Parse(%q) ok but its String %q does not parse: %v", s, e.String(), err)
+		}
+		if e2.String() != e.String() {
+			t.Fatalf("String not stable for %q: %q then %q", s, e.String(), e2.String())
+		}
+		for _, m := range []Mapping{UserMapping, GroupMapping} {
+			cond, args, _ := ToSQL(e, m)
+			if strings.Count(cond, "?") != len(args) {
+				t.Fatalf("ToSQL(%q): %q has %d args", s, cond, len(args))
+			}
+		}
+		if Match(e, res, nil) == Match(&Not{e}, res, nil) {
+			t.Fatalf("not (%s) is not the negation", e)
+		}
+	})
+}
+
+func FuzzMatch(f *testing.F) {
+	f.Add(`emails[type eq "work"].value eq "bjensen@example.com"`, []byte(bjensen))
+	f.Add(`active eq true`, []byte(stringBools))
+	f.Fuzz(func(t *testing.T, filter string, resource []byte) {
+		e, err := parseNoRecover(filter, true)
+		if err != nil {
+			return
+		}
+		var res map[string]any
+		if json.Unmarshal(resource, &res) != nil {
+			return
+		}
+		got := Match(e, res, nil)
+		if Match(&Not{e}, res, nil) == got {
+			t.Fatalf("not (%s) is not the negation on %s", e, resource)
+		}
+		e2, err := Parse(e.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if Match(e2, res, nil) != got {
+			t.Fatalf("%s and its reprint %s disagree on %s", e, e2, resource)
+		}
+		_ = fmt.Sprint(Match(e, res, func(string) bool { return true }))
+	})
+}
