@@ -30,7 +30,7 @@ import (
 // Limits that keep parsing cheap on hostile input.
 const (
 	MaxFilterLength = 8 << 10 // bytes
-	MaxDepth        = 32       // nested parentheses
+	MaxDepth        = 32      // nested parentheses
 )
 
 // Op is a comparison operator, always lower case.

@@ -329,7 +329,7 @@ func TestToSQLUsersAgainstSQLite(t *testing.T) {
 	db := openDB(t)
 	r := rand.New(rand.NewPCG(1, 2))
 	users := map[string]map[string]any{}
-	for i := 0; i < 300; i++ {
+	for i := 0; i < 200; i++ {
 		u := randomUser(r, i)
 		users[u["id"].(string)] = u
 		storeUser(t, db, "d1", u)
@@ -387,7 +387,7 @@ func TestToSQLUsersAgainstSQLite(t *testing.T) {
 	}
 
 	exact, parsed := 0, 0
-	const n = 2000
+	const n = 1200
 	for i := 0; i < n; i++ {
 		f := genFilter(r, r.IntN(4), userAttrs, emailSubs)
 		if _, err := Parse(f); err != nil {

@@ -274,6 +274,11 @@ func TestApply(t *testing.T) {
 			if canon(t, res) != before {
 				t.Fatalf("Apply modified its input")
 			}
+			// Replaying the request changes nothing more.
+			again, err := Apply(out, ops(t, tc.body), tc.schema)
+			if err != nil || canon(t, again) != canon(t, out) {
+				t.Errorf("replay: %v\n  %s\n  %s", err, canon(t, again), canon(t, out))
+			}
 			for k, want := range tc.check {
 				v, ok := out[k]
 				got := "-"
