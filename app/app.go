@@ -58,6 +58,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	qcfg := queue.Config{
 		RedisURL: cfg.RedisURL, Namespace: cfg.Queue.Namespace, Concurrency: cfg.Queue.Concurrency,
 		PollConcurrency: cfg.Queue.PollConcurrency, Logger: log.With("component", "queue"),
+		// A crashed worker frees its directories within 10 s.
+		RunTTL: 10 * time.Second,
 	}
 	if a.Queue, err = queue.Open(ctx, qcfg); err != nil {
 		a.Store.Close()
@@ -66,6 +68,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	a.Metrics.Registry.MustRegister(a.Queue.Collectors()...)
 	a.Metrics.Registry.MustRegister(&directoryCollector{store: a.Store, log: log})
 	a.Reconciler = &rsync.Reconciler{Store: a.Store, Metrics: a.Metrics, Log: log.With("component", "reconcile")}
+	a.setupFaults()
 	a.Poller = &rsync.Poller{
 		Store: a.Store, Metrics: a.Metrics, Log: log.With("component", "poll"),
 		Openers: Openers(), Trigger: a.Queue.TriggerReconcile,
@@ -235,6 +238,7 @@ func (a *App) Run(ctx context.Context) error {
 func (a *App) handlers() queue.Handlers {
 	return queue.Handlers{
 		Reconcile: func(ctx context.Context, dirID string) error {
+			defer a.runLog("reconcile", dirID)()
 			_, err := a.Reconciler.Reconcile(ctx, dirID)
 			if errors.Is(err, store.ErrNotFound) {
 				return nil // the directory is gone: nothing to do
@@ -242,11 +246,14 @@ func (a *App) handlers() queue.Handlers {
 			return err
 		},
 		Poll: func(ctx context.Context, dirID string) error {
-			err := a.Poller.Poll(ctx, dirID)
-			if errors.Is(err, store.ErrNotFound) || errors.Is(err, rsync.ErrNotPolled) {
-				return nil
+			defer a.runLog("poll", dirID)()
+			// A failed poll is recorded on the directory (state error,
+			// last_error) and retried by its schedule, not by the queue:
+			// queue retries would only back off behind the schedule.
+			if err := a.Poller.Poll(ctx, dirID); err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, rsync.ErrNotPolled) {
+				a.Log.Warn("poll failed", "directory", dirID, "err", err)
 			}
-			return err
+			return nil
 		},
 		Recompute: func(ctx context.Context, teamID string) error {
 			dirs, err := a.Store.ListDirectories(ctx, teamID)
