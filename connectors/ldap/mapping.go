@@ -209,6 +209,13 @@ type memberRef struct {
 // lower-cased, spaces around separators removed, values re-escaped.
 func normDN(s string) string {
 	s = strings.TrimSpace(s)
+	if k, ok := simpleDN(s); ok {
+		return k
+	}
+	return normDNSlow(s)
+}
+
+func normDNSlow(s string) string {
 	d, err := goldap.ParseDN(s)
 	if err != nil || len(d.RDNs) == 0 {
 		return strings.ToLower(s)
@@ -226,6 +233,35 @@ func normDN(s string) string {
 		b.WriteString(strings.Join(parts, "+"))
 	}
 	return b.String()
+}
+
+// simpleDN is normDN's fast path for ASCII DNs without escapes, quotes,
+// multi-valued RDNs or hex values: lower-case and drop spaces around the
+// separators. It gives the same key as the slow path.
+func simpleDN(s string) (string, bool) {
+	if s == "" {
+		return "", true
+	}
+	b := make([]byte, 0, len(s))
+	for _, r := range s {
+		if r >= 0x80 || r == '\\' || r == '"' || r == '+' || r == '#' || r == '<' || r == '>' || r == ';' {
+			return "", false
+		}
+	}
+	for _, rdn := range strings.Split(s, ",") {
+		t, v, ok := strings.Cut(rdn, "=")
+		t, v = strings.TrimSpace(t), strings.TrimSpace(v)
+		if !ok || t == "" || v == "" || strings.Contains(v, "=") {
+			return "", false
+		}
+		if len(b) > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, strings.ToLower(t)...)
+		b = append(b, '=')
+		b = append(b, strings.ToLower(v)...)
+	}
+	return string(b), true
 }
 
 func escapeDNValue(v string) string {

@@ -468,5 +468,3 @@ func fakeMatch(f *ber.Packet, e *FakeEntry) bool {
 	}
 	return false
 }
-
-
