@@ -100,6 +100,7 @@ func Default() Config {
 			RequestLogRetention: Duration{7 * 24 * time.Hour},
 		},
 		Reconcile: Reconcile{FullEvery: Duration{time.Hour}, SweepEvery: Duration{5 * time.Second}},
+		Queue:     Queue{Concurrency: 8, PollConcurrency: 4, Namespace: "roster"},
 	}
 }
 
@@ -113,14 +114,21 @@ func (c *Config) LoadFile(path string) error {
 		return fmt.Errorf("read config: %w", err)
 	}
 	var missing []string
-	expanded := envRef.ReplaceAllFunc(raw, func(m []byte) []byte {
-		name := string(envRef.FindSubmatch(m)[1])
-		v, ok := os.LookupEnv(name)
-		if !ok {
-			missing = append(missing, name)
+	lines := bytes.Split(raw, []byte("\n"))
+	for i, line := range lines {
+		if bytes.HasPrefix(bytes.TrimSpace(line), []byte("#")) {
+			continue // comments may mention ${VAR} freely
 		}
-		return []byte(v)
-	})
+		lines[i] = envRef.ReplaceAllFunc(line, func(m []byte) []byte {
+			name := string(envRef.FindSubmatch(m)[1])
+			v, ok := os.LookupEnv(name)
+			if !ok {
+				missing = append(missing, name)
+			}
+			return []byte(v)
+		})
+	}
+	expanded := bytes.Join(lines, []byte("\n"))
 	if len(missing) > 0 {
 		return fmt.Errorf("config %s: environment variables not set: %s", path, strings.Join(missing, ", "))
 	}
