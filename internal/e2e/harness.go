@@ -50,6 +50,12 @@ type Roster struct {
 // Start runs roster in-process on a free port.
 func Start(t testing.TB, m Mode, mutate ...func(*config.Config)) *Roster {
 	t.Helper()
+	return StartHooked(t, m, nil, mutate...)
+}
+
+// StartHooked is Start with a hook that may adjust the app before it runs.
+func StartHooked(t testing.TB, m Mode, hook func(*app.App), mutate ...func(*config.Config)) *Roster {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
@@ -80,6 +86,9 @@ func Start(t testing.TB, m Mode, mutate ...func(*config.Config)) *Roster {
 		cancel()
 		a.Close()
 		t.Fatal(err)
+	}
+	if hook != nil {
+		hook(a)
 	}
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
