@@ -384,3 +384,16 @@ func fill(tmpl string, kv ...string) string {
 	}
 	return tmpl
 }
+
+// waitName waits until the member with this email has this name.
+func (c *idp) waitName(email, name string) {
+	c.t.Helper()
+	Eventually(c.t, 5*time.Second, "name of "+email, func() (bool, string) {
+		for _, m := range c.r.Members(c.d.TeamID) {
+			if m["email"] == email {
+				return m["name"] == name, fmt.Sprint(m["name"])
+			}
+		}
+		return false, email + " is not a member"
+	})
+}

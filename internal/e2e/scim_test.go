@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/roster-dev/roster/config"
 )
@@ -338,10 +339,8 @@ func TestSCIMVersions(t *testing.T) {
 		c.mustErr(412, "", "PATCH", "/Users/"+id, `{"schemas": ["`+urnPatchOp+`"], "Operations": [{"op": "replace", "path": "active", "value": false}]}`, "If-Match", v1)
 		c.mustErr(412, "", "DELETE", "/Users/"+id, nil, "If-Match", v1)
 		c.must(200, "PATCH", "/Users/"+id, `{"schemas": ["`+urnPatchOp+`"], "Operations": [{"op": "replace", "path": "title", "value": "CTO"}]}`, "If-Match", v2)
-		m := c.roster("ann@example.com")
-		if m["ann@example.com"]["name"] != "Ann L" {
-			t.Fatalf("member = %v", m["ann@example.com"])
-		}
+		c.roster("ann@example.com")
+		c.waitName("ann@example.com", "Ann L")
 		// A replayed PATCH changes nothing, not even the version.
 		v3 := c.send("GET", "/Users/"+id, nil).Header.Get("ETag")
 		resp = c.send("PATCH", "/Users/"+id, `{"schemas": ["`+urnPatchOp+`"], "Operations": [{"op": "replace", "path": "title", "value": "CTO"}]}`)
@@ -659,5 +658,172 @@ func TestSCIMConcurrentMemberAdds(t *testing.T) {
 			}
 		}
 		c.waitGroups(map[string]int{"Busy": n / 2})
+	})
+}
+
+func TestSCIMUserPatchSemantics(t *testing.T) {
+	golden(t, func(t *testing.T, c *idp) {
+		id := c.must(201, "POST", "/Users", `{"userName": "ann", "name": {"givenName": "Ann", "familyName": "Lee"}, "displayName": "Ann Lee",
+			"emails": [{"value": "ann@example.com", "type": "work", "primary": true}, {"value": "ann@home.example", "type": "home"}],
+			"phoneNumbers": [{"value": "1", "type": "work"}]}`)["id"].(string)
+		p := "/Users/" + id
+		// Replace of a complex attribute keeps the sub-attributes not given (RFC 7644 §3.5.2.3).
+		c.patch(200, p, `{"op": "replace", "path": "name", "value": {"givenName": "Anna"}}`)
+		like(t, "replace name", c.must(200, "GET", p, nil), `{"name": {"givenName": "Anna", "familyName": "Lee"}}`)
+		// Add to a multi-valued attribute appends; replace of it swaps the set.
+		c.patch(200, p, `{"op": "add", "path": "phoneNumbers", "value": [{"value": "2", "type": "mobile"}]}`)
+		like(t, "add phone", c.must(200, "GET", p, nil), `{"phoneNumbers": [{"value": "1", "type": "work"}, {"value": "2", "type": "mobile"}]}`)
+		c.patch(200, p, `{"op": "replace", "path": "phoneNumbers", "value": [{"value": "3", "type": "work"}]}`)
+		like(t, "replace phones", c.must(200, "GET", p, nil), `{"phoneNumbers": [{"value": "3", "type": "work"}]}`)
+		// Filtered remove and filtered sub-attribute replace.
+		c.patch(200, p, `{"op": "remove", "path": "emails[type eq \"home\"]"}`)
+		c.patch(200, p, `{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "anna@example.com"}`)
+		like(t, "emails", c.must(200, "GET", p, nil), `{"emails": [{"value": "anna@example.com", "type": "work", "primary": true}]}`)
+		c.roster("anna@example.com")
+		// Primary moves to a new address: the roster follows the primary.
+		c.patch(200, p, `{"op": "add", "path": "emails", "value": [{"value": "a.lee@example.com", "type": "other", "primary": true}]}`)
+		got := c.must(200, "GET", p, nil)
+		primaries := 0
+		for _, e := range got["emails"].([]any) {
+			if e.(map[string]any)["primary"] == true {
+				primaries++
+			}
+		}
+		if primaries != 1 {
+			t.Fatalf("%d primary emails after adding a new primary (RFC 7643 §2.4: at most one): %v", primaries, got["emails"])
+		}
+		c.roster("a.lee@example.com")
+		// Remove a simple attribute; remove of an absent one is harmless.
+		c.patch(200, p, `{"op": "remove", "path": "displayName"}`, `{"op": "remove", "path": "title"}`)
+		if got := c.must(200, "GET", p, nil); got["displayName"] != nil {
+			t.Fatalf("displayName after remove = %v", got["displayName"])
+		}
+		c.waitName("a.lee@example.com", "Anna Lee")
+		// Attribute names and op names are case-insensitive.
+		c.patch(200, p, `{"OP": "Replace", "Path": "NAME.GIVENNAME", "Value": "Annie"}`)
+		like(t, "case-insensitive", c.must(200, "GET", p, nil), `{"name": {"givenName": "Annie", "familyName": "Lee"}}`)
+		// Errors: bad path, read-only attribute, required attribute removed.
+		c.patch(400, p, `{"op": "replace", "path": "emails[type eq", "value": "x"}`)
+		c.patch(400, p, `{"op": "replace", "path": "id", "value": "other"}`)
+		c.patch(400, p, `{"op": "remove", "path": "userName"}`)
+		c.patch(400, p, `{"op": "add", "value": "not an object"}`)
+		if got := c.must(200, "GET", p, nil); got["userName"] != "ann" || got["id"] != id {
+			t.Fatalf("after refused PATCHes = %v", got)
+		}
+	})
+}
+
+func TestSCIMNestedGroups(t *testing.T) {
+	golden(t, func(t *testing.T, c *idp) {
+		ann := c.user("ann", "ann@example.com")
+		bob := c.user("bob", "bob@example.com")
+		inner := c.group("Platform", ann)
+		outer := c.group("Engineering", bob)
+		c.patch(204, "/Groups/"+outer, `{"op": "add", "path": "members", "value": [{"value": "`+inner+`", "type": "Group"}]}`)
+		if got := c.must(200, "GET", "/Groups/"+outer, nil); !hasMember(got, inner, "Group") {
+			t.Fatalf("nested member = %v", got["members"])
+		}
+		c.waitGroups(map[string]int{"Platform": 1, "Engineering": 2})
+		c.waitMember("ann@example.com", "Platform", "Engineering")
+		c.setGroupLimit(outer, 20000)
+		c.setGroupLimit(inner, 500)
+		m := c.waitMember("ann@example.com", "Platform", "Engineering")
+		if cents, src := limitOf(m); cents != 20000.0 || src["group_id"] != outer {
+			t.Fatalf("highest of the groups = %v %v", cents, src)
+		}
+		// A cycle is stored as sent and does not hang the roster.
+		c.patch(204, "/Groups/"+inner, `{"op": "add", "path": "members", "value": [{"value": "`+outer+`"}]}`)
+		c.waitMember("bob@example.com", "Platform", "Engineering")
+		c.patch(204, "/Groups/"+inner, `{"op": "remove", "path": "members[value eq \"`+outer+`\"]"}`)
+		c.waitMember("bob@example.com", "Engineering")
+		// Deleting the inner group takes ann out of both.
+		c.must(204, "DELETE", "/Groups/"+inner, nil)
+		if got := c.memberIDs(outer); !equal(got, []string{bob}) {
+			t.Fatalf("outer after inner deleted = %v", got)
+		}
+		m = c.waitMember("ann@example.com")
+		if cents, src := limitOf(m); cents != 10000.0 || src["type"] != "team_default" {
+			t.Fatalf("ann's limit = %v %v", cents, src)
+		}
+		c.waitGroups(map[string]int{"Engineering": 1})
+	})
+}
+
+func hasMember(g map[string]any, id, typ string) bool {
+	list, _ := g["members"].([]any)
+	for _, m := range list {
+		mm := m.(map[string]any)
+		if mm["value"] == id && mm["type"] == typ {
+			return true
+		}
+	}
+	return false
+}
+
+func TestSCIMFilterEdgeCases(t *testing.T) {
+	golden(t, func(t *testing.T, c *idp) {
+		ae := c.user("Ärger@Example.com", "arger@example.com")
+		q := c.user(`o'brien "the" \ one`, "ob@example.com")
+		c.roster("arger@example.com", "ob@example.com")
+		for f, want := range map[string]string{
+			`userName eq "ärger@example.com"`:                   ae,
+			`userName eq "ÄRGER@EXAMPLE.COM"`:                   ae,
+			`userName eq "o'brien \"the\" \\ one"`:              q,
+			`emails[primary eq true].value eq "ob@example.com"`: q,
+			`emails[type eq "work" and primary eq true]`:        "",
+		} {
+			_, res := c.list(filterPath("Users", f))
+			switch {
+			case want == "" && len(res) != 2:
+				t.Errorf("%s = %d, want both", f, len(res))
+			case want != "" && (len(res) != 1 || res[0]["id"] != want):
+				t.Errorf("%s = %v, want %s", f, res, want)
+			}
+		}
+	})
+}
+
+func TestSCIMRateLimitAndRequestLog(t *testing.T) {
+	golden(t, func(t *testing.T, c *idp) {
+		c.must(201, "POST", "/Users", `{"userName": "ann@example.com", "password": "hunter2-secret", "active": true}`)
+		var limited *Response
+		for range 30 {
+			if resp := c.send("GET", "/Users?filter="+url.QueryEscape(`userName eq "x"`), nil); resp.Status == 429 {
+				limited = resp
+				break
+			}
+		}
+		if limited == nil {
+			t.Fatalf("no 429 after 30 requests at a limit of 5/s")
+		}
+		checkSCIMError(t, limited, 429)
+		if limited.Header.Get("Retry-After") == "" {
+			t.Fatalf("429 without Retry-After")
+		}
+		c.roster("ann@example.com")
+		// The request log shows what happened, without the password.
+		var reqs []any
+		Eventually(t, 5*time.Second, "request log", func() (bool, string) {
+			reqs = c.r.MustAdmin(200, "GET", "/teams/"+c.d.TeamID+"/directories/"+c.d.ID+"/requests", nil)["requests"].([]any)
+			return len(reqs) >= 2, fmt.Sprint(len(reqs))
+		})
+		var create map[string]any
+		saw429 := false
+		for _, r := range reqs {
+			rm := r.(map[string]any)
+			if rm["method"] == "POST" {
+				create = rm
+			}
+			saw429 = saw429 || rm["status"] == 429.0
+		}
+		if create == nil || create["status"] != 201.0 || !saw429 {
+			t.Fatalf("request log = %v", reqs)
+		}
+		if s := fmt.Sprint(create["body"]); strings.Contains(s, "hunter2") || !strings.Contains(s, "ann@example.com") {
+			t.Fatalf("logged body = %s", s)
+		}
+	}, func(cfg *config.Config) {
+		cfg.SCIM.RateLimit = 5
+		cfg.SCIM.Burst = 5
 	})
 }
