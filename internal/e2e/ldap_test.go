@@ -1,0 +1,232 @@
+package e2e
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/roster-dev/roster/internal/testldap"
+)
+
+// ldapServer is a directory server a scenario runs against.
+type ldapServer struct {
+	name  string
+	start func(t *testing.T) (*testldap.Dir, func(), func()) // dir, stop, restart
+}
+
+func ldapServers() []ldapServer {
+	return []ldapServer{
+		{"slapd", func(t *testing.T) (*testldap.Dir, func(), func()) {
+			s := testldap.StartSlapd(t, testldap.SlapdOptions{SizeLimit: 5})
+			return &s.Dir, s.Stop, func() {
+				if err := s.Start(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
+		{"samba-ad", func(t *testing.T) (*testldap.Dir, func(), func()) {
+			s := testldap.SambaAD(t)
+			// Samba is shared: "server down" is simulated by a wrong
+			// port instead of stopping it.
+			return &s.Dir, nil, nil
+		}},
+	}
+}
+
+// ldapDirectory creates a team and an LDAP directory reading d.
+func (r *Roster) ldapDirectory(t *testing.T, d *testldap.Dir, url string, guard map[string]any) (team, dir string) {
+	t.Helper()
+	tm := r.MustAdmin(201, "POST", "/teams", map[string]any{"name": "Corp", "plan": "enterprise", "default_spend_limit": map[string]any{"per_user_cents": 2000}})
+	team = tm["id"].(string)
+	r.MustAdmin(200, "PUT", "/teams/"+team+"/sso", map[string]any{"status": "active", "provider": "okta"})
+	settings := map[string]any{
+		"url": url, "bind_dn": d.ServiceDN, "bind_password": d.ServicePassword, "base_dn": d.BaseDN,
+		"schedule": "@every 1h", "page_size": 3,
+	}
+	if d.CACertPEM != "" && strings.HasPrefix(url, "ldaps") {
+		settings["ca_cert"] = d.CACertPEM
+	}
+	if guard != nil {
+		settings["deletion_guard"] = guard
+	}
+	resp := r.Admin("POST", "/teams/"+team+"/directories", map[string]any{"type": "ldap", "ldap": settings})
+	if resp.Status != 201 {
+		t.Fatalf("create ldap directory = %s", resp)
+	}
+	if strings.Contains(resp.String(), d.ServicePassword) {
+		t.Fatalf("the bind password shows in the answer: %s", resp)
+	}
+	return team, resp.JSON()["id"].(string)
+}
+
+func (r *Roster) directoryState(team, dir string) map[string]any {
+	return r.MustAdmin(200, "GET", "/teams/"+team+"/directories/"+dir, nil)
+}
+
+// syncAndWait asks for a poll and waits until it finished (last_sync_at
+// moved, or the state is the wanted one).
+func (r *Roster) syncAndWait(t *testing.T, team, dir, wantState string) map[string]any {
+	t.Helper()
+	before := r.directoryState(team, dir)["last_sync_at"]
+	beforeErr := r.directoryState(team, dir)["last_error"]
+	r.MustAdmin(202, "POST", "/teams/"+team+"/directories/"+dir+"/sync", nil)
+	var st map[string]any
+	Eventually(t, 30*time.Second, "poll finished in state "+wantState, func() (bool, string) {
+		st = r.directoryState(team, dir)
+		if st["state"] != wantState {
+			return false, fmt.Sprintf("state %v, last_error %v", st["state"], st["last_error"])
+		}
+		if wantState == "ok" && fmt.Sprint(st["last_sync_at"]) == fmt.Sprint(before) {
+			return false, "no new sync yet"
+		}
+		if wantState == "error" && st["last_error"] == beforeErr {
+			return false, "no new error yet"
+		}
+		return true, ""
+	})
+	return st
+}
+
+func emailsOf(ms []map[string]any) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m["email"].(string))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestLDAPEndToEnd(t *testing.T) {
+	for _, srv := range ldapServers() {
+		for _, m := range Modes() {
+			t.Run(srv.name+"/"+m.Name, func(t *testing.T) {
+				d, stop, restart := srv.start(t)
+				r := Start(t, m)
+				sfx := strings.ToLower(strings.ReplaceAll(d.Prefix, "-", ""))
+				mail := func(n string) string { return n + sfx + "@corp.example" }
+				var dns = map[string]string{}
+				for _, n := range []string{"ann", "bob", "cat", "dan", "eve", "fay", "gus", "hal"} {
+					dns[n] = d.AddUser(t, n+sfx, mail(n))
+				}
+				d.AddUser(t, "nomail"+sfx, "") // reported and skipped
+				eng := d.AddGroup(t, "Engineering"+sfx, dns["ann"], dns["bob"])
+				platform := d.AddGroup(t, "Platform"+sfx, dns["cat"])
+				d.AddMember(t, eng, platform) // Platform nested in Engineering
+				team, dir := r.ldapDirectory(t, d, d.URL, map[string]any{"max_removals": 3, "max_fraction": 0.5})
+
+				all := []string{mail("ann"), mail("bob"), mail("cat"), mail("dan"), mail("eve"), mail("fay"), mail("gus"), mail("hal")}
+				Eventually(t, 30*time.Second, "first sync", func() (bool, string) {
+					st := r.directoryState(team, dir)
+					return st["state"] == "ok", fmt.Sprint(st["state"], " ", st["last_error"])
+				})
+				got := r.WaitRoster(team, all...)
+				if gs := got[mail("cat")]["groups"].([]any); len(gs) != 2 {
+					t.Errorf("cat (in Platform, nested in Engineering) groups = %v", gs)
+				}
+				st := r.directoryState(team, dir)
+				if !strings.Contains(fmt.Sprint(st["last_error"]), "skipped") {
+					t.Errorf("an entry without mail should be reported, last_error = %v", st["last_error"])
+				}
+				if strings.Contains(fmt.Sprint(st), d.ServicePassword) {
+					t.Fatalf("directory state shows the bind password")
+				}
+				annID := got[mail("ann")]["id"]
+
+				// Modify mail and name, move to another OU, change groups.
+				d.Set(t, dns["ann"], "mail", mail("ann2"))
+				d.RemoveMember(t, eng, dns["bob"])
+				d.Move(t, dns["bob"], d.OtherDN)
+				d.AddMember(t, platform, dns["dan"])
+				newDN := d.AddUser(t, "ivy"+sfx, mail("ivy"))
+				r.syncAndWait(t, team, dir, "ok")
+				all = []string{mail("ann2"), mail("bob"), mail("cat"), mail("dan"), mail("eve"), mail("fay"), mail("gus"), mail("hal"), mail("ivy")}
+				got = r.WaitRoster(team, all...)
+				if got[mail("ann2")]["id"] != annID {
+					t.Errorf("ann's id changed with her mail: %v → %v", annID, got[mail("ann2")]["id"])
+				}
+				Eventually(t, 10*time.Second, "group changes", func() (bool, string) {
+					got = r.WaitRoster(team, all...)
+					return len(got[mail("bob")]["groups"].([]any)) == 0 && len(got[mail("dan")]["groups"].([]any)) == 2,
+						fmt.Sprintf("bob %v, dan %v", got[mail("bob")]["groups"], got[mail("dan")]["groups"])
+				})
+
+				// Delete one, disable one (AD).
+				d.Delete(t, newDN)
+				want := []string{mail("ann2"), mail("bob"), mail("cat"), mail("dan"), mail("eve"), mail("fay"), mail("gus"), mail("hal")}
+				if d.Flavor == testldap.ActiveDirectory {
+					d.Disable(t, dns["hal"])
+					want = want[:len(want)-1]
+				}
+				r.syncAndWait(t, team, dir, "ok")
+				r.WaitRoster(team, want...)
+
+				// Server down: the poll fails, nothing changes.
+				if stop != nil {
+					stop()
+					st = r.syncAndWait(t, team, dir, "error")
+					if st["last_error"] == "" {
+						t.Errorf("no last_error while the server is down")
+					}
+					if got := emailsOf(r.Members(team)); len(got) != len(want) {
+						t.Fatalf("roster changed while the server was down: %v", got)
+					}
+					restart()
+					r.syncAndWait(t, team, dir, "ok")
+				}
+
+				// A tree that comes back mostly empty trips the guard.
+				for _, n := range []string{"cat", "eve", "fay", "gus"} {
+					d.Delete(t, dns[n])
+				}
+				r.MustAdmin(202, "POST", "/teams/"+team+"/directories/"+dir+"/sync", nil)
+				Eventually(t, 30*time.Second, "needs_review", func() (bool, string) {
+					st = r.directoryState(team, dir)
+					return st["state"] == "needs_review", fmt.Sprint(st["state"], st["last_error"])
+				})
+				if got := r.Members(team); len(got) != len(want) {
+					t.Fatalf("held poll changed the roster: %v", emailsOf(got))
+				}
+				review, _ := st["review"].(map[string]any)
+				if review == nil || review["would_remove"].(float64) != 4 {
+					t.Errorf("review = %v, want would_remove 4", st["review"])
+				}
+				evs := r.MustAdmin(200, "GET", "/teams/"+team+"/events?limit=1000", nil)["events"].([]any)
+				held := false
+				for _, e := range evs {
+					held = held || e.(map[string]any)["type"] == "directory.needs_review"
+				}
+				if !held {
+					t.Errorf("no directory.needs_review event")
+				}
+				r.MustAdmin(202, "POST", "/teams/"+team+"/directories/"+dir+"/approve", nil)
+				Eventually(t, 30*time.Second, "approved poll applied", func() (bool, string) {
+					st = r.directoryState(team, dir)
+					return st["state"] == "ok" && len(r.Members(team)) == len(want)-4, fmt.Sprint(st["state"], " ", len(r.Members(team)))
+				})
+			})
+		}
+	}
+}
+
+// TestLDAPWrongPasswordIsAnError checks a bad bind fails the poll with a
+// clear error and never shows the password.
+func TestLDAPWrongPasswordIsAnError(t *testing.T) {
+	s := testldap.StartSlapd(t, testldap.SlapdOptions{})
+	r := Start(t, Modes()[0])
+	d := &testldap.Dir{URL: s.URL, BaseDN: s.BaseDN, ServiceDN: s.ServiceDN, ServicePassword: "wrong-password-xyz"}
+	team, dir := r.ldapDirectory(t, d, d.URL, nil)
+	var st map[string]any
+	Eventually(t, 30*time.Second, "error state", func() (bool, string) {
+		st = r.directoryState(team, dir)
+		return st["state"] == "error", fmt.Sprint(st)
+	})
+	if strings.Contains(fmt.Sprint(st), "wrong-password-xyz") {
+		t.Fatalf("the password shows in the directory state: %v", st)
+	}
+	reqs := r.MustAdmin(200, "GET", "/teams/"+team+"/events", nil)
+	if strings.Contains(fmt.Sprint(reqs), "wrong-password-xyz") {
+		t.Fatalf("the password shows in events")
+	}
+}
