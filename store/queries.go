@@ -25,7 +25,17 @@ type MemberWithGroups struct {
 }
 
 // ListRosterMembers pages through a team's current members, ordered by id.
-func (s *Store) ListRosterMembers(ctx context.Context, q MemberQuery) ([]MemberWithGroups, error) {
+// Members and their groups are read from one snapshot, so a reconcile that
+// commits meanwhile never shows a member's new groups with the old limit.
+func (s *Store) ListRosterMembers(ctx context.Context, q MemberQuery) (out []MemberWithGroups, err error) {
+	err = s.ReadSnapshot(ctx, func(rt *ReadTx) error {
+		out, err = listRosterMembers(ctx, rt.query, q)
+		return err
+	})
+	return out, err
+}
+
+func listRosterMembers(ctx context.Context, query queryFunc, q MemberQuery) ([]MemberWithGroups, error) {
 	where := "m.team_id = ? AND m.user_id > ?"
 	args := []any{q.TeamID, q.After}
 	if q.UserID != "" {
@@ -41,7 +51,7 @@ func (s *Store) ListRosterMembers(ctx context.Context, q MemberQuery) ([]MemberW
 		args = append(args, q.GroupID)
 	}
 	args = append(args, q.Limit)
-	rows, err := s.query(ctx, "SELECT m.directory_id, m.user_id, m.team_id, m.email, m.name, m.limit_cents, m.limit_source, m.limit_group_id, m.limit_group_name, m.added_at, m.updated_at FROM members m WHERE "+where+" ORDER BY m.user_id, m.directory_id LIMIT ?", args...)
+	rows, err := query(ctx, "SELECT m.directory_id, m.user_id, m.team_id, m.email, m.name, m.limit_cents, m.limit_source, m.limit_group_id, m.limit_group_name, m.added_at, m.updated_at FROM members m WHERE "+where+" ORDER BY m.user_id, m.directory_id LIMIT ?", args...)
 	if err != nil {
 		return nil, fmt.Errorf("list members: %w", err)
 	}
@@ -60,7 +70,7 @@ func (s *Store) ListRosterMembers(ctx context.Context, q MemberQuery) ([]MemberW
 	}
 	for i := range out {
 		m := &out[i]
-		grows, err := s.query(ctx, "SELECT g.group_id, g.name FROM member_groups mg JOIN roster_groups g ON g.directory_id = mg.directory_id AND g.group_id = mg.group_id WHERE mg.directory_id = ? AND mg.user_id = ? ORDER BY g.name, g.group_id", m.DirectoryID, m.UserID)
+		grows, err := query(ctx, "SELECT g.group_id, g.name FROM member_groups mg JOIN roster_groups g ON g.directory_id = mg.directory_id AND g.group_id = mg.group_id WHERE mg.directory_id = ? AND mg.user_id = ? ORDER BY g.name, g.group_id", m.DirectoryID, m.UserID)
 		if err != nil {
 			return nil, fmt.Errorf("list member groups: %w", err)
 		}
