@@ -1,0 +1,294 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/roster-dev/roster/internal/testenv"
+	"github.com/roster-dev/roster/store"
+)
+
+// The store suite runs every test on SQLite and PostgreSQL.
+func forEngines(t *testing.T, fn func(t *testing.T, s *store.Store)) {
+	for _, e := range testenv.Engines() {
+		t.Run(e.Name, func(t *testing.T) { fn(t, testenv.OpenStore(t, e)) })
+	}
+}
+
+func mustTx(t *testing.T, s *store.Store, fn func(tx *store.Tx) error) {
+	t.Helper()
+	if err := s.WithTx(context.Background(), fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func setup(t *testing.T, s *store.Store) (ctx context.Context) {
+	ctx = context.Background()
+	lim := int64(500)
+	if err := s.CreateTeam(ctx, &store.Team{ID: "t1", Name: "One", Plan: store.PlanEnterprise, DefaultLimitCents: &lim}); err != nil {
+		t.Fatal(err)
+	}
+	mustTx(t, s, func(tx *store.Tx) error {
+		return tx.CreateDirectory(ctx, &store.Directory{ID: "d1", TeamID: "t1", Type: "scim", TokenHash: "h"})
+	})
+	return ctx
+}
+
+func TestTeamsAndDirectories(t *testing.T) {
+	forEngines(t, func(t *testing.T, s *store.Store) {
+		ctx := setup(t, s)
+		if err := s.CreateTeam(ctx, &store.Team{ID: "t1", Name: "Again", Plan: "free"}); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("duplicate team: err = %v, want ErrConflict", err)
+		}
+		tm, err := s.GetTeam(ctx, "t1")
+		if err != nil || tm.Name != "One" || *tm.DefaultLimitCents != 500 || tm.SSOStatus != "inactive" {
+			t.Fatalf("team = %+v, %v", tm, err)
+		}
+		mustTx(t, s, func(tx *store.Tx) error {
+			tm.DefaultLimitCents, tm.SSOStatus = nil, "active"
+			return tx.UpdateTeam(ctx, tm)
+		})
+		tm, _ = s.GetTeam(ctx, "t1")
+		if tm.DefaultLimitCents != nil || !tm.SSOActive() {
+			t.Fatalf("updated team = %+v", tm)
+		}
+		if _, err := s.GetTeam(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("missing team: %v", err)
+		}
+		d, err := s.GetDirectory(ctx, "d1")
+		if err != nil || d.TeamID != "t1" || d.State != store.StateOK || string(d.Settings) != "{}" {
+			t.Fatalf("directory = %+v, %v", d, err)
+		}
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		d.State, d.LastError, d.LastSyncAt, d.Cursor, d.CursorKind = store.StateError, "boom", &now, []byte(`{"kind":"usn","usn":5}`), "usn"
+		if err := s.UpdateDirectory(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		d2, _ := s.GetDirectory(ctx, "d1")
+		if d2.State != store.StateError || d2.LastError != "boom" || !d2.LastSyncAt.Equal(now) || string(d2.Cursor) != `{"kind":"usn","usn":5}` {
+			t.Fatalf("directory after update = %+v", d2)
+		}
+		if err := s.AddAdminToken(ctx, "hash1", "x"); err != nil {
+			t.Fatal(err)
+		}
+		s.AddAdminToken(ctx, "hash1", "again") // idempotent
+		if hs, _ := s.AdminTokenHashes(ctx); len(hs) != 1 || hs[0] != "hash1" {
+			t.Fatalf("admin hashes = %v", hs)
+		}
+	})
+}
+
+func TestMirrorUsersAndGroups(t *testing.T) {
+	forEngines(t, func(t *testing.T, s *store.Store) {
+		ctx := setup(t, s)
+		now := time.Now()
+		mustTx(t, s, func(tx *store.Tx) error {
+			return tx.PutUser(ctx, &store.User{DirectoryID: "d1", ID: "u1", UserName: "Ann@X.com", Email: "ann@x.com", Active: true,
+				Emails: []store.Email{{Value: "Ann@X.com", Type: "work", Primary: true}}, Resource: []byte(`{"userName":"Ann@X.com","x-custom":1}`)}, now)
+		})
+		// userName is unique case-insensitively within a directory, and
+		// a failed write leaves nothing behind.
+		err := s.WithTx(ctx, func(tx *store.Tx) error {
+			if err := tx.PutGroup(ctx, &store.Group{DirectoryID: "d1", ID: "gx", DisplayName: "Ghost"}, now); err != nil {
+				return err
+			}
+			return tx.PutUser(ctx, &store.User{DirectoryID: "d1", ID: "u2", UserName: "ann@x.COM", Active: true}, now)
+		})
+		if !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("duplicate userName: err = %v, want ErrConflict", err)
+		}
+		if _, err := s.GetGroup(ctx, "d1", "gx"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("a rolled-back transaction left a group behind: %v", err)
+		}
+		u, err := s.GetUser(ctx, "d1", "u1")
+		if err != nil || u.Version != 1 || string(u.Resource) != `{"userName":"Ann@X.com","x-custom":1}` {
+			t.Fatalf("user = %+v, %v", u, err)
+		}
+		emails, _ := s.UserEmails(ctx, "d1", []string{"u1"})
+		if diff := cmp.Diff([]store.Email{{Value: "ann@x.com", Type: "work", Primary: true}}, emails["u1"]); diff != "" {
+			t.Fatalf("emails (-want +got):\n%s", diff)
+		}
+		mustTx(t, s, func(tx *store.Tx) error {
+			if err := tx.PutGroup(ctx, &store.Group{DirectoryID: "d1", ID: "g1", DisplayName: "Eng"}, now); err != nil {
+				return err
+			}
+			if err := tx.PutGroup(ctx, &store.Group{DirectoryID: "d1", ID: "g2", DisplayName: "Sub"}, now); err != nil {
+				return err
+			}
+			added, err := tx.AddMembers(ctx, "d1", "g1", []store.Member{{ID: "u1", Type: store.MemberUser}, {ID: "g2", Type: store.MemberGroup}}, now)
+			if err != nil || len(added) != 2 {
+				return fmt.Errorf("added %v, %v", added, err)
+			}
+			again, err := tx.AddMembers(ctx, "d1", "g1", []store.Member{{ID: "u1", Type: store.MemberUser}}, now)
+			if err != nil || len(again) != 0 {
+				return fmt.Errorf("re-adding a member changed something: %v, %v", again, err)
+			}
+			return nil
+		})
+		if err := s.WithTx(ctx, func(tx *store.Tx) error {
+			return tx.PutGroup(ctx, &store.Group{DirectoryID: "d1", ID: "g3", DisplayName: "ENG"}, now)
+		}); !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("duplicate displayName: %v", err)
+		}
+		ms, _ := s.ListMembers(ctx, "d1", "g1")
+		if len(ms) != 2 {
+			t.Fatalf("members = %v", ms)
+		}
+		// Replace touches only the difference.
+		mustTx(t, s, func(tx *store.Tx) error {
+			added, removed, err := tx.ReplaceMembers(ctx, "d1", "g1", []store.Member{{ID: "u1", Type: store.MemberUser}}, now)
+			if err != nil || len(added) != 0 || len(removed) != 1 || removed[0].ID != "g2" {
+				return fmt.Errorf("replace: +%v -%v %v", added, removed, err)
+			}
+			return nil
+		})
+		// Deleting a user removes their memberships.
+		mustTx(t, s, func(tx *store.Tx) error { return tx.DeleteUser(ctx, "d1", "u1", now) })
+		if ms, _ := s.ListMembers(ctx, "d1", "g1"); len(ms) != 0 {
+			t.Fatalf("members after user delete = %v", ms)
+		}
+		if err := s.WithTx(ctx, func(tx *store.Tx) error { return tx.DeleteUser(ctx, "d1", "u1", now) }); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("second delete: %v", err)
+		}
+	})
+}
+
+// TestDirtyGenerations checks that an item marked again while a reconcile
+// read it survives that reconcile's clearing.
+func TestDirtyGenerations(t *testing.T) {
+	forEngines(t, func(t *testing.T, s *store.Store) {
+		ctx := setup(t, s)
+		now := time.Now()
+		mustTx(t, s, func(tx *store.Tx) error {
+			return tx.MarkDirtyMany(ctx, "d1", store.DirtyUser, []string{"a", "b", "a"}, now)
+		})
+		var read []store.DirtyRow
+		mustTx(t, s, func(tx *store.Tx) error {
+			var err error
+			read, err = tx.PendingDirty(ctx, "d1")
+			return err
+		})
+		if len(read) != 2 {
+			t.Fatalf("pending = %v", read)
+		}
+		mustTx(t, s, func(tx *store.Tx) error { return tx.MarkDirty(ctx, "d1", store.DirtyUser, "a", now) })
+		mustTx(t, s, func(tx *store.Tx) error { return tx.ClearDirty(ctx, "d1", read) })
+		var left []store.DirtyRow
+		mustTx(t, s, func(tx *store.Tx) error {
+			var err error
+			left, err = tx.PendingDirty(ctx, "d1")
+			return err
+		})
+		if len(left) != 1 || left[0].ObjectID != "a" {
+			t.Fatalf("after clearing, pending = %v, want only the re-marked a", left)
+		}
+	})
+}
+
+// TestEventsInCommitOrder appends events from many concurrent transactions
+// and checks the feed never shows a later event before an earlier one: a
+// reader that saw sequence N never later finds an event below N.
+func TestEventsInCommitOrder(t *testing.T) {
+	forEngines(t, func(t *testing.T, s *store.Store) {
+		ctx := setup(t, s)
+		const writers, each = 8, 25
+		var wg sync.WaitGroup
+		stop := make(chan struct{})
+		var readErr error
+		var readerWG sync.WaitGroup
+		readerWG.Add(1)
+		go func() {
+			defer readerWG.Done()
+			seen := map[int64]bool{}
+			var after int64
+			for {
+				evs, err := s.ListEvents(ctx, "t1", after, 1000)
+				if err != nil {
+					readErr = err
+					return
+				}
+				for _, e := range evs {
+					if seen[e.Seq] {
+						readErr = fmt.Errorf("event %d seen twice", e.Seq)
+						return
+					}
+					seen[e.Seq] = true
+					after = e.Seq
+				}
+				// Everything at or below the cursor must already be visible.
+				all, _ := s.ListEvents(ctx, "t1", 0, 100000)
+				for _, e := range all {
+					if e.Seq <= after && !seen[e.Seq] {
+						readErr = fmt.Errorf("event %d appeared after the reader passed it (cursor %d)", e.Seq, after)
+						return
+					}
+				}
+				select {
+				case <-stop:
+					return
+				default:
+				}
+			}
+		}()
+		for w := 0; w < writers; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				for i := 0; i < each; i++ {
+					err := s.WithTx(ctx, func(tx *store.Tx) error {
+						if err := tx.AppendEvents(ctx, "t1", []store.Event{{DirectoryID: "d1", Type: "x", Data: []byte(fmt.Sprintf(`{"w":%d,"i":%d}`, w, i))}}); err != nil {
+							return err
+						}
+						time.Sleep(time.Millisecond) // hold the transaction open a little
+						return nil
+					})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}(w)
+		}
+		wg.Wait()
+		close(stop)
+		readerWG.Wait()
+		if readErr != nil {
+			t.Fatal(readErr)
+		}
+		all, _ := s.ListEvents(ctx, "t1", 0, 100000)
+		if len(all) != writers*each {
+			t.Fatalf("%d events, want %d", len(all), writers*each)
+		}
+		if !sort.SliceIsSorted(all, func(i, j int) bool { return all[i].Seq < all[j].Seq }) {
+			t.Fatal("events out of order")
+		}
+	})
+}
+
+func TestSCIMRequestLog(t *testing.T) {
+	forEngines(t, func(t *testing.T, s *store.Store) {
+		ctx := setup(t, s)
+		old := time.Now().Add(-48 * time.Hour)
+		err := s.LogSCIMRequests(ctx, []store.SCIMRequest{
+			{DirectoryID: "d1", At: old, Method: "GET", Path: "/Users", Status: 200, Duration: time.Millisecond},
+			{DirectoryID: "d1", At: time.Now(), Method: "POST", Path: "/Users", Status: 409, Error: "uniqueness", Body: `{"userName":"x"}`},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reqs, _ := s.ListSCIMRequests(ctx, "d1", 0, 10)
+		if len(reqs) != 2 || reqs[0].Method != "POST" {
+			t.Fatalf("log, newest first = %+v", reqs)
+		}
+		if n, err := s.PruneSCIMRequests(ctx, time.Now().Add(-24*time.Hour)); err != nil || n != 1 {
+			t.Fatalf("pruned %d, %v", n, err)
+		}
+	})
+}
