@@ -59,6 +59,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, dir *dirEntry, re
 				return nil
 			}
 		}
+	case resource == "" && r.Method == http.MethodGet && len(r.URL.Query()) > 0:
+		// A query against the base URL spans every resource type (RFC 7644 §3.4.2.1).
+		res, serr = s.rootList(r.Context(), r, dir, listParams(r.URL.Query()))
 	case resource == "":
 		return errf(http.StatusNotFound, "", "this is a SCIM base URL: use /Users, /Groups, /Bulk, /ServiceProviderConfig, /Schemas or /ResourceTypes")
 	default:
@@ -499,13 +502,12 @@ func (s *Server) searchPost(r *http.Request, dir *dirEntry, resource string, bod
 			q.Set(k, strings.Join(parts, ","))
 		}
 	}
+	var res result
 	if resource == "" {
-		resource = "Users"
-		if f := q.Get("filter"); f != "" && strings.Contains(strings.ToLower(f), "displayname") && !strings.Contains(strings.ToLower(f), "username") {
-			resource = "Groups"
-		}
+		res, serr = s.rootList(r.Context(), r, dir, listParams(q))
+	} else {
+		res, serr = s.list(r.Context(), r, dir, resource, listParams(q))
 	}
-	res, serr := s.list(r.Context(), r, dir, resource, listParams(q))
 	if serr == nil {
 		res.status = http.StatusOK
 	}
@@ -630,6 +632,40 @@ func (s *Server) list(ctx context.Context, r *http.Request, dir *dirEntry, resou
 	}
 	return result{status: http.StatusOK, body: map[string]any{
 		"schemas": []string{URNListResp}, "totalResults": total, "startIndex": lq.startIndex,
+		"itemsPerPage": len(resources), "Resources": resources,
+	}}, nil
+}
+
+// rootList answers a query against the base URL: users, then groups, paged
+// as one list.
+func (s *Server) rootList(ctx context.Context, r *http.Request, dir *dirEntry, lq listQuery) (result, *scimError) {
+	if lq.bad != nil {
+		return result{}, lq.bad
+	}
+	count := lq.count
+	if count < 0 || count > MaxResults {
+		count = MaxResults
+	}
+	uq := lq
+	uq.count = count
+	users, serr := s.list(ctx, r, dir, "Users", uq)
+	if serr != nil {
+		return result{}, serr
+	}
+	ub := users.body.(map[string]any)
+	utotal := ub["totalResults"].(int)
+	resources := ub["Resources"].([]any)
+	gq := lq
+	gq.startIndex = max(1, lq.startIndex-utotal)
+	gq.count = count - len(resources)
+	groups, serr := s.list(ctx, r, dir, "Groups", gq)
+	if serr != nil {
+		return result{}, serr
+	}
+	gb := groups.body.(map[string]any)
+	resources = append(resources, gb["Resources"].([]any)...)
+	return result{status: http.StatusOK, body: map[string]any{
+		"schemas": []string{URNListResp}, "totalResults": utotal + gb["totalResults"].(int), "startIndex": lq.startIndex,
 		"itemsPerPage": len(resources), "Resources": resources,
 	}}, nil
 }

@@ -500,6 +500,20 @@ func TestSCIMSearch(t *testing.T) {
 		}
 		c.mustErr(400, "invalidFilter", "POST", "/Users/.search", `{"schemas": ["`+urnSearch+`"], "filter": "userName eq"}`)
 		c.mustErr(405, "", "GET", "/Users/.search", nil)
+		// At the base URL a search spans users and groups, paged as one list.
+		c.patch(200, "/Users/"+ann, `{"op": "replace", "path": "displayName", "value": "Eng Lead"}`)
+		m = c.must(200, "POST", "/.search", `{"schemas": ["`+urnSearch+`"], "filter": "displayName sw \"Eng\"", "excludedAttributes": ["members"]}`)
+		total, res = listOf(t, m)
+		if total != 2 || len(res) != 2 || res[0]["id"] != ann || res[1]["displayName"] != "Eng" {
+			t.Fatalf("root .search = %v", m)
+		}
+		m = c.must(200, "POST", "/.search", `{"schemas": ["`+urnSearch+`"], "startIndex": 3, "count": 1}`)
+		if total, res = listOf(t, m); total != 3 || len(res) != 1 || !hasString(res[0]["schemas"], urnGroup) {
+			t.Fatalf("root .search page 3 = %v", m)
+		}
+		if total, res = c.list("/?filter=" + url.QueryEscape(`userName eq "bob"`)); total != 1 || len(res) != 1 {
+			t.Fatalf("GET base URL with a filter = %d %v", total, res)
+		}
 		c.waitMember("ann@example.com", "Eng")
 	})
 }
