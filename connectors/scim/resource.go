@@ -101,22 +101,50 @@ func normalizeUser(m map[string]any) (map[string]any, *scimError) {
 				out["active"] = b
 			}
 		case "emails":
+			if m, ok := v.(map[string]any); ok {
+				v = []any{m} // one value sent bare
+			}
+			if _, ok := v.([]any); !ok && v != nil {
+				return nil, errf(http.StatusBadRequest, "invalidValue", "emails must be an array of {\"value\": address}, got %s", jsonKind(v))
+			}
 			out["emails"] = normalizeMulti(v)
 		case "name":
+			if _, ok := v.(map[string]any); !ok && v != nil {
+				return nil, errf(http.StatusBadRequest, "invalidValue", "name must be an object such as {\"givenName\": ..., \"familyName\": ...}, got %s", jsonKind(v))
+			}
 			out["name"] = v
 		default:
 			if strings.EqualFold(k, URNEnterprise) {
-				ext, _ := v.(map[string]any)
-				if ext != nil {
-					ext = normalizeEnterprise(ext)
+				ext, ok := v.(map[string]any)
+				if !ok && v != nil {
+					return nil, errf(http.StatusBadRequest, "invalidValue", "%s must be an object, got %s", URNEnterprise, jsonKind(v))
 				}
-				out[URNEnterprise] = ext
+				if ext != nil {
+					out[URNEnterprise] = normalizeEnterprise(ext)
+				}
 				continue
 			}
 			out[k] = v
 		}
 	}
 	return out, nil
+}
+
+// jsonKind names a decoded JSON value's type for error messages.
+func jsonKind(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case float64:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	}
+	return "null"
 }
 
 func normalizeEnterprise(ext map[string]any) map[string]any {
