@@ -232,3 +232,10 @@ func (s *Store) TouchDirectorySync(ctx context.Context, id string, at time.Time)
 		return err
 	})
 }
+
+// CountActiveUsers counts a directory's active mirror users.
+func (s *Store) CountActiveUsers(ctx context.Context, dirID string) (int, error) {
+	var n int
+	err := s.queryRow(ctx, "SELECT COUNT(*) FROM mirror_users WHERE directory_id = ? AND active", dirID).Scan(&n)
+	return n, err
+}

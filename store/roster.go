@@ -84,21 +84,37 @@ func pendingDirty(ctx context.Context, query queryFunc, dirID string) ([]DirtyRo
 }
 
 // ClearDirty deletes the given items unless they were marked again since
-// they were read (their gen changed).
+// they were read (their gen changed). One indexed delete per item: an OR
+// of many row conditions would not use the primary key.
 func (tx *Tx) ClearDirty(ctx context.Context, dirID string, items []DirtyRow) error {
-	const batch = 150
-	for start := 0; start < len(items); start += batch {
-		end := min(start+batch, len(items))
-		var b strings.Builder
-		args := []any{dirID}
-		for i, d := range items[start:end] {
-			if i > 0 {
-				b.WriteString(" OR ")
+	if len(items) == 0 {
+		return nil
+	}
+	if tx.s.engine == Postgres {
+		// One statement per batch, joined against a VALUES list.
+		for start := 0; start < len(items); start += 500 {
+			part := items[start:min(start+500, len(items))]
+			args := []any{dirID}
+			for _, d := range part {
+				args = append(args, d.Kind, d.ObjectID, d.Gen)
 			}
-			b.WriteString("(kind = ? AND object_id = ? AND gen = ?)")
-			args = append(args, d.Kind, d.ObjectID, d.Gen)
+			rows := strings.TrimSuffix(strings.Repeat("(?::text, ?::text, ?::bigint), ", len(part)), ", ")
+			q := "DELETE FROM dirty d USING (VALUES " + rows + ") AS v(kind, object_id, gen) WHERE d.directory_id = ? AND d.kind = v.kind AND d.object_id = v.object_id AND d.gen = v.gen"
+			// The directory argument comes last in this statement.
+			args = append(args[1:], dirID)
+			if _, err := tx.exec(ctx, q, args...); err != nil {
+				return fmt.Errorf("clear dirty: %w", err)
+			}
 		}
-		if _, err := tx.exec(ctx, "DELETE FROM dirty WHERE directory_id = ? AND ("+b.String()+")", args...); err != nil {
+		return nil
+	}
+	stmt, err := tx.tx.PrepareContext(ctx, tx.s.rebind("DELETE FROM dirty WHERE directory_id = ? AND kind = ? AND object_id = ? AND gen = ?"))
+	if err != nil {
+		return fmt.Errorf("clear dirty: %w", err)
+	}
+	defer stmt.Close()
+	for _, d := range items {
+		if _, err := stmt.ExecContext(ctx, dirID, d.Kind, d.ObjectID, d.Gen); err != nil {
 			return fmt.Errorf("clear dirty: %w", err)
 		}
 	}
@@ -170,9 +186,18 @@ func (rt *ReadTx) EachMirrorUser(ctx context.Context, dirID string, fn func(Mirr
 
 // MirrorUsersLite reads some mirror users of a directory.
 func (tx *Tx) MirrorUsersLite(ctx context.Context, dirID string, ids []string) (map[string]MirrorUserLite, error) {
+	return mirrorUsersLite(ctx, tx.query, dirID, ids)
+}
+
+// MirrorUsersLite reads some mirror users of a directory.
+func (s *Store) MirrorUsersLite(ctx context.Context, dirID string, ids []string) (map[string]MirrorUserLite, error) {
+	return mirrorUsersLite(ctx, s.query, dirID, ids)
+}
+
+func mirrorUsersLite(ctx context.Context, query queryFunc, dirID string, ids []string) (map[string]MirrorUserLite, error) {
 	out := make(map[string]MirrorUserLite, len(ids))
 	err := inBatches(ids, 500, func(part []string) error {
-		rows, err := tx.query(ctx, "SELECT "+liteCols+" FROM mirror_users WHERE directory_id = ? AND id IN ("+qs(len(part))+")", append([]any{dirID}, anys(part)...)...)
+		rows, err := query(ctx, "SELECT "+liteCols+" FROM mirror_users WHERE directory_id = ? AND id IN ("+qs(len(part))+")", append([]any{dirID}, anys(part)...)...)
 		if err != nil {
 			return fmt.Errorf("read mirror users: %w", err)
 		}
@@ -187,6 +212,41 @@ func (tx *Tx) MirrorUsersLite(ctx context.Context, dirID string, ids []string) (
 		return rows.Err()
 	})
 	return out, err
+}
+
+// MirrorGroupNames reads the names of some mirror groups.
+func (s *Store) MirrorGroupNames(ctx context.Context, dirID string, ids []string) (map[string]string, error) {
+	if ids == nil {
+		ids = []string{}
+	}
+	return groupNames(ctx, s.query, dirID, ids)
+}
+
+// MemberTypes says, for each id that is a user or a group of the
+// directory, which it is; unknown ids are absent.
+func (s *Store) MemberTypes(ctx context.Context, dirID string, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, q := range []struct{ table, typ string }{{"mirror_users", MemberUser}, {"mirror_groups", MemberGroup}} {
+		err := inBatches(ids, 500, func(part []string) error {
+			rows, err := s.query(ctx, "SELECT id FROM "+q.table+" WHERE directory_id = ? AND id IN ("+qs(len(part))+")", append([]any{dirID}, anys(part)...)...)
+			if err != nil {
+				return fmt.Errorf("member types: %w", err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				out[id] = q.typ
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // MembershipRow is one mirror membership.
@@ -514,20 +574,31 @@ func (tx *Tx) ApplyRoster(ctx context.Context, teamID, dirID string, c *RosterCh
 			return fmt.Errorf("upsert members: %w", err)
 		}
 	}
-	for start := 0; start < len(c.RemoveLinks); start += 150 {
-		end := min(start+150, len(c.RemoveLinks))
-		var b strings.Builder
-		args := []any{dirID}
-		for i, l := range c.RemoveLinks[start:end] {
-			if i > 0 {
-				b.WriteString(" OR ")
+	if len(c.RemoveLinks) > 0 && tx.s.engine == Postgres {
+		for start := 0; start < len(c.RemoveLinks); start += 500 {
+			part := c.RemoveLinks[start:min(start+500, len(c.RemoveLinks))]
+			var args []any
+			for _, l := range part {
+				args = append(args, l.UserID, l.GroupID)
 			}
-			b.WriteString("(user_id = ? AND group_id = ?)")
-			args = append(args, l.UserID, l.GroupID)
+			args = append(args, dirID)
+			q := "DELETE FROM member_groups m USING (VALUES " + placeholders(len(part), 2) + ") AS v(user_id, group_id) WHERE m.user_id = v.user_id AND m.group_id = v.group_id AND m.directory_id = ?"
+			if _, err := tx.exec(ctx, q, args...); err != nil {
+				return fmt.Errorf("remove member groups: %w", err)
+			}
 		}
-		if _, err := tx.exec(ctx, "DELETE FROM member_groups WHERE directory_id = ? AND ("+b.String()+")", args...); err != nil {
+	} else if len(c.RemoveLinks) > 0 {
+		stmt, err := tx.tx.PrepareContext(ctx, tx.s.rebind("DELETE FROM member_groups WHERE directory_id = ? AND user_id = ? AND group_id = ?"))
+		if err != nil {
 			return fmt.Errorf("remove member groups: %w", err)
 		}
+		for _, l := range c.RemoveLinks {
+			if _, err := stmt.ExecContext(ctx, dirID, l.UserID, l.GroupID); err != nil {
+				stmt.Close()
+				return fmt.Errorf("remove member groups: %w", err)
+			}
+		}
+		stmt.Close()
 	}
 	for start := 0; start < len(c.AddLinks); start += 300 {
 		end := min(start+300, len(c.AddLinks))

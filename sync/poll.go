@@ -166,17 +166,83 @@ func (p *Poller) poll(ctx context.Context, dir *store.Directory, ps PollSettings
 	return "full", p.apply(ctx, dir, ps, snap, nil, cursor, true)
 }
 
+// mirrorState is what the mirror holds of the entries a poll touches: all
+// of them for a full listing, only those named in a delta otherwise.
 type mirrorState struct {
 	users  map[string]store.MirrorUserLite
 	groups map[string]string
-	// members of each group, by id
+	// members of each loaded group, by id
 	members map[string]map[string]string
+	// memberTypes resolves member ids outside users and groups.
+	memberTypes map[string]string
+	activeCount int
+}
+
+// readMirrorFor loads only what a delta touches, so an incremental poll
+// costs in proportion to its changes.
+func (p *Poller) readMirrorFor(ctx context.Context, dirID string, d *Delta) (*mirrorState, error) {
+	ms := &mirrorState{members: map[string]map[string]string{}}
+	var userIDs, groupIDs []string
+	for _, u := range d.Users {
+		userIDs = append(userIDs, u.ExternalID)
+	}
+	userIDs = append(userIDs, d.DeletedUsers...)
+	for _, g := range d.Groups {
+		groupIDs = append(groupIDs, g.ExternalID)
+	}
+	groupIDs = append(groupIDs, d.DeletedGroups...)
+	var err error
+	if ms.users, err = p.Store.MirrorUsersLite(ctx, dirID, userIDs); err != nil {
+		return nil, err
+	}
+	if ms.groups, err = p.Store.MirrorGroupNames(ctx, dirID, groupIDs); err != nil {
+		return nil, err
+	}
+	inDelta := map[string]bool{}
+	for _, id := range userIDs {
+		inDelta[id] = true
+	}
+	for _, id := range groupIDs {
+		inDelta[id] = true
+	}
+	var others []string
+	for _, g := range d.Groups {
+		if _, ok := ms.groups[g.ExternalID]; ok {
+			cur, err := p.Store.ListMembers(ctx, dirID, g.ExternalID)
+			if err != nil {
+				return nil, err
+			}
+			set := make(map[string]string, len(cur))
+			for _, m := range cur {
+				set[m.ID] = m.Type
+			}
+			ms.members[g.ExternalID] = set
+		}
+		for _, m := range g.Members {
+			if !inDelta[m] {
+				inDelta[m] = true
+				others = append(others, m)
+			}
+		}
+	}
+	if ms.memberTypes, err = p.Store.MemberTypes(ctx, dirID, others); err != nil {
+		return nil, err
+	}
+	if ms.activeCount, err = p.Store.CountActiveUsers(ctx, dirID); err != nil {
+		return nil, err
+	}
+	return ms, nil
 }
 
 func (p *Poller) readMirror(ctx context.Context, dirID string) (*mirrorState, error) {
 	ms := &mirrorState{users: map[string]store.MirrorUserLite{}, members: map[string]map[string]string{}}
 	err := p.Store.ReadSnapshot(ctx, func(rt *store.ReadTx) error {
-		if err := rt.EachMirrorUser(ctx, dirID, func(u store.MirrorUserLite) { ms.users[u.ID] = u }); err != nil {
+		if err := rt.EachMirrorUser(ctx, dirID, func(u store.MirrorUserLite) {
+			ms.users[u.ID] = u
+			if u.Active {
+				ms.activeCount++
+			}
+		}); err != nil {
 			return err
 		}
 		var err error
@@ -198,7 +264,13 @@ func (p *Poller) readMirror(ctx context.Context, dirID string) (*mirrorState, er
 // apply writes a full snapshot or a delta to the mirror in one transaction,
 // after the deletion guard had its say.
 func (p *Poller) apply(ctx context.Context, dir *store.Directory, ps PollSettings, snap *Snapshot, delta *Delta, cursor json.RawMessage, full bool) error {
-	cur, err := p.readMirror(ctx, dir.ID)
+	var cur *mirrorState
+	var err error
+	if snap != nil || delta.Present != nil {
+		cur, err = p.readMirror(ctx, dir.ID)
+	} else {
+		cur, err = p.readMirrorFor(ctx, dir.ID, delta)
+	}
 	if err != nil {
 		return fmt.Errorf("read mirror: %w", err)
 	}
@@ -264,12 +336,7 @@ func (p *Poller) apply(ctx context.Context, dir *store.Directory, ps PollSetting
 		skipped = delta.Skipped
 	}
 	// Deletion guard: count active users who would leave.
-	activeBefore := 0
-	for _, u := range cur.users {
-		if u.Active {
-			activeBefore++
-		}
-	}
+	activeBefore := cur.activeCount
 	var leaving []string
 	for id, u := range cur.users {
 		if !u.Active {
@@ -351,6 +418,9 @@ func (p *Poller) apply(ctx context.Context, dir *store.Directory, ps PollSetting
 			}
 			if _, ok := cur.groups[id]; ok {
 				return store.MemberGroup, true
+			}
+			if t, ok := cur.memberTypes[id]; ok {
+				return t, true
 			}
 			return "", false
 		}
