@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,9 +35,56 @@ type idp struct {
 	d Directory
 }
 
-// golden runs fn in every mode, each mode in parallel with a roster of its
-// own; the team's default spend limit is 10000 cents.
-func golden(t *testing.T, fn func(t *testing.T, c *idp), mutate ...func(*config.Config)) {
+// suites holds the golden suites. TestGolden runs them all against one
+// roster per mode, each suite in parallel with a fresh team and SCIM
+// directory of its own (default spend limit 10000 cents): run one with
+// go test -run 'TestGolden/.*/OktaGroupPush'.
+type suites struct {
+	names []string
+	fns   []func(t *testing.T, c *idp)
+}
+
+var golden suites
+
+// goldenConcurrency is how many suites run at once against one roster.
+const goldenConcurrency = 4
+
+func (s *suites) add(name string, fn func(t *testing.T, c *idp)) bool {
+	s.names = append(s.names, name)
+	s.fns = append(s.fns, fn)
+	return true
+}
+
+func TestGolden(t *testing.T) {
+	t.Parallel()
+	for _, m := range Modes() {
+		t.Run(m.Name, func(t *testing.T) {
+			t.Parallel()
+			shared := Start(t, m)
+			// The suites spend their time waiting for the roster, so they
+			// run several at a time (t.Run may be called concurrently),
+			// whatever -parallel says.
+			sem := make(chan struct{}, goldenConcurrency)
+			var wg sync.WaitGroup
+			for i, name := range golden.names {
+				wg.Add(1)
+				sem <- struct{}{}
+				go func() {
+					defer func() { <-sem; wg.Done() }()
+					t.Run(name, func(t *testing.T) {
+						r := &Roster{T: t, URL: shared.URL, App: shared.App, stop: func() {}}
+						golden.fns[i](t, &idp{t: t, r: r, d: r.NewSCIMTeam(10000)})
+					})
+				}()
+			}
+			wg.Wait()
+		})
+	}
+}
+
+// alone runs fn in every mode against a roster of its own, configured by
+// mutate.
+func alone(t *testing.T, fn func(t *testing.T, c *idp), mutate ...func(*config.Config)) {
 	t.Parallel()
 	for _, m := range Modes() {
 		t.Run(m.Name, func(t *testing.T) {
