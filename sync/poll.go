@@ -176,6 +176,9 @@ type mirrorState struct {
 	// memberTypes resolves member ids outside users and groups.
 	memberTypes map[string]string
 	activeCount int
+	// countActive, when set, counts active users on demand (deltas need
+	// the count only when they remove someone).
+	countActive func() (int, error)
 }
 
 // readMirrorFor loads only what a delta touches, so an incremental poll
@@ -228,9 +231,7 @@ func (p *Poller) readMirrorFor(ctx context.Context, dirID string, d *Delta) (*mi
 	if ms.memberTypes, err = p.Store.MemberTypes(ctx, dirID, others); err != nil {
 		return nil, err
 	}
-	if ms.activeCount, err = p.Store.CountActiveUsers(ctx, dirID); err != nil {
-		return nil, err
-	}
+	ms.countActive = func() (int, error) { return p.Store.CountActiveUsers(ctx, dirID) }
 	return ms, nil
 }
 
@@ -336,7 +337,6 @@ func (p *Poller) apply(ctx context.Context, dir *store.Directory, ps PollSetting
 		skipped = delta.Skipped
 	}
 	// Deletion guard: count active users who would leave.
-	activeBefore := cur.activeCount
 	var leaving []string
 	for id, u := range cur.users {
 		if !u.Active {
@@ -346,6 +346,12 @@ func (p *Poller) apply(ctx context.Context, dir *store.Directory, ps PollSetting
 			leaving = append(leaving, id)
 		} else if nu, ok := users[id]; ok && !nu.Active {
 			leaving = append(leaving, id)
+		}
+	}
+	activeBefore := cur.activeCount
+	if cur.countActive != nil && len(leaving) > 0 {
+		if activeBefore, err = cur.countActive(); err != nil {
+			return fmt.Errorf("count members: %w", err)
 		}
 	}
 	guard := GuardSettings{MaxRemovals: DefaultMaxRemovals, MaxFraction: DefaultMaxFraction}
