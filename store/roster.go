@@ -478,6 +478,32 @@ func (tx *Tx) GroupLimits(ctx context.Context, teamID string) (map[string]*int64
 	return groupLimits(ctx, tx.query, teamID)
 }
 
+// GroupLimitsFor reads the limits of some groups of a team.
+func (tx *Tx) GroupLimitsFor(ctx context.Context, teamID string, ids []string) (map[string]*int64, error) {
+	out := map[string]*int64{}
+	err := inBatches(ids, 500, func(part []string) error {
+		rows, err := tx.query(ctx, "SELECT group_id, limit_cents FROM group_limits WHERE team_id = ? AND group_id IN ("+qs(len(part))+")", append([]any{teamID}, anys(part)...)...)
+		if err != nil {
+			return fmt.Errorf("read group limits: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			var lim sql.NullInt64
+			if err := rows.Scan(&id, &lim); err != nil {
+				return err
+			}
+			out[id] = nil
+			if lim.Valid {
+				v := lim.Int64
+				out[id] = &v
+			}
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
 // GroupLimits reads the team's per-group limits.
 func (rt *ReadTx) GroupLimits(ctx context.Context, teamID string) (map[string]*int64, error) {
 	return groupLimits(ctx, rt.query, teamID)

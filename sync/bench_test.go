@@ -140,18 +140,29 @@ func BenchmarkSingleMembershipChange(b *testing.B) {
 	seedDirectory(b, s, "team", "dir", benchUsers, benchGroups, benchGroupsPerUser)
 	r := &rsync.Reconciler{Store: s}
 	ctx := context.Background()
+	// A group no seeded user is in, with a limit, so each change moves a
+	// member's effective limit too.
+	err := s.WithTx(ctx, func(tx *store.Tx) error {
+		if err := tx.PutGroup(ctx, &store.Group{DirectoryID: "dir", ID: "gbench", DisplayName: "Bench"}, time.Now()); err != nil {
+			return err
+		}
+		return tx.SetGroupLimit(ctx, "team", "gbench", true, cents(1_000_000))
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
 	if _, err := r.Reconcile(ctx, "dir"); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		user := fmt.Sprintf("u%06d", i%benchUsers)
+		user := fmt.Sprintf("u%06d", (i/2)%benchUsers)
 		err := s.WithTx(ctx, func(tx *store.Tx) error {
 			if i%2 == 0 {
-				_, err := tx.AddMembers(ctx, "dir", "g00000", []store.Member{{ID: user, Type: store.MemberUser}}, time.Now())
+				_, err := tx.AddMembers(ctx, "dir", "gbench", []store.Member{{ID: user, Type: store.MemberUser}}, time.Now())
 				return err
 			}
-			_, err := tx.RemoveMembers(ctx, "dir", "g00000", []string{fmt.Sprintf("u%06d", (i-1)%benchUsers)}, time.Now())
+			_, err := tx.RemoveMembers(ctx, "dir", "gbench", []string{user}, time.Now())
 			return err
 		})
 		if err != nil {
@@ -161,8 +172,8 @@ func BenchmarkSingleMembershipChange(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if res.Mode != "incremental" {
-			b.Fatalf("mode = %s", res.Mode)
+		if res.Mode != "incremental" || res.Changes < 2 {
+			b.Fatalf("reconcile = %+v, want an incremental run with a membership and a limit event", res)
 		}
 	}
 }

@@ -151,13 +151,14 @@ func (r *Reconciler) incremental(ctx context.Context, dirID string) (Result, err
 			return err
 		}
 		p := &plan{team: team, dir: dir, users: map[string]*userState{}, groups: map[string]*groupState{}}
-		if p.limits, err = tx.GroupLimits(ctx, team.ID); err != nil {
-			return err
-		}
 		// A renamed group that sets limits renames the limit source of
 		// everyone under it.
+		dirtyLimits, err := tx.GroupLimitsFor(ctx, team.ID, keys(groups))
+		if err != nil {
+			return err
+		}
 		for g := range groups {
-			if _, ok := p.limits[g]; !ok {
+			if _, ok := dirtyLimits[g]; !ok {
 				continue
 			}
 			under, err := tx.UsersUnder(ctx, dirID, g)
@@ -221,11 +222,11 @@ func (r *Reconciler) incremental(ctx context.Context, dirID string) (Result, err
 		for g := range groups {
 			involved[g] = true
 		}
-		for g := range p.limits {
-			involved[g] = true
-		}
 		gids := keys(involved)
 		if p.names, err = tx.MirrorGroupNames(ctx, dirID, gids); err != nil {
+			return err
+		}
+		if p.limits, err = tx.GroupLimitsFor(ctx, team.ID, gids); err != nil {
 			return err
 		}
 		rosterNames, err := tx.RosterGroups(ctx, dirID, keys(groups))
