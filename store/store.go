@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,6 +43,12 @@ var migrationFS embed.FS
 // Store is roster's database. It is safe for concurrent use.
 type Store struct {
 	engine string
+	// SQLite only: writes go through one goroutine that runs many callers'
+	// transactions as savepoints of one transaction (group commit).
+	writes chan *writeReq
+	quit   chan struct{}
+	closed sync.Once
+	wg     sync.WaitGroup
 	// w takes writes. On SQLite it has a single connection (SQLite has one
 	// writer; queueing in Go is cheaper than busy retries) and transactions
 	// start IMMEDIATE. On PostgreSQL w and r are the same pool.
@@ -110,7 +117,10 @@ func openSQLite(path string) (*Store, error) {
 	r.SetMaxIdleConns(8)
 	r.SetConnMaxIdleTime(0)
 	r.SetConnMaxLifetime(0)
-	return &Store{engine: SQLite, w: w, r: r}, nil
+	st := &Store{engine: SQLite, w: w, r: r, writes: make(chan *writeReq, 1024), quit: make(chan struct{})}
+	st.wg.Add(1)
+	go st.combine()
+	return st, nil
 }
 
 // Engine says which database engine backs the store.
@@ -118,6 +128,10 @@ func (s *Store) Engine() string { return s.engine }
 
 // Close closes the database.
 func (s *Store) Close() error {
+	if s.quit != nil {
+		s.closed.Do(func() { close(s.quit) })
+		s.wg.Wait()
+	}
 	err := s.w.Close()
 	if s.r != s.w {
 		if e := s.r.Close(); err == nil {
@@ -232,10 +246,21 @@ type Tx struct {
 	tx *sql.Tx
 	// afterCommit hooks run once the transaction committed.
 	afterCommit []func()
+	// stmts caches statements prepared in this (SQLite batch) transaction.
+	stmts map[string]*sql.Stmt
 }
 
+// ErrClosed is returned for writes after Close.
+var ErrClosed = errors.New("store closed")
+
 // WithTx runs fn in a write transaction, committing when fn returns nil.
+// On SQLite, concurrent callers' transactions are batched: each runs as a
+// savepoint of one transaction, so one failing caller rolls back only its
+// own work, and all of them pay for one commit.
 func (s *Store) WithTx(ctx context.Context, fn func(tx *Tx) error) error {
+	if s.writes != nil {
+		return s.submit(ctx, fn)
+	}
 	for attempt := 0; ; attempt++ {
 		err := s.withTxOnce(ctx, fn)
 		if err != nil && s.engine == Postgres && attempt < 5 && isRetryablePG(err) {
@@ -317,14 +342,49 @@ func (s *Store) rebind(q string) string {
 }
 
 func (tx *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if tx.stmts != nil {
+		st, err := tx.prepared(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		return st.ExecContext(ctx, args...)
+	}
 	return tx.tx.ExecContext(ctx, tx.s.rebind(q), args...)
 }
 
+// prepared returns a statement prepared once per batch transaction.
+func (tx *Tx) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := tx.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := tx.tx.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if len(tx.stmts) < 512 {
+		tx.stmts[q] = st
+	}
+	return st, nil
+}
+
 func (tx *Tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if tx.stmts != nil {
+		st, err := tx.prepared(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		return st.QueryContext(ctx, args...)
+	}
 	return tx.tx.QueryContext(ctx, tx.s.rebind(q), args...)
 }
 
 func (tx *Tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if tx.stmts != nil {
+		st, err := tx.prepared(ctx, q)
+		if err == nil {
+			return st.QueryRowContext(ctx, args...)
+		}
+	}
 	return tx.tx.QueryRowContext(ctx, tx.s.rebind(q), args...)
 }
 
@@ -379,4 +439,141 @@ func redactURL(u string) string {
 func placeholders(n, k int) string {
 	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", k), ", ") + ")"
 	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+}
+
+// writeReq is one caller's transaction waiting for the SQLite writer.
+type writeReq struct {
+	ctx  context.Context
+	fn   func(tx *Tx) error
+	done chan error
+	tx   *Tx
+	// panicked carries a panic out of the writer to the caller.
+	panicked any
+}
+
+func (s *Store) submit(ctx context.Context, fn func(tx *Tx) error) error {
+	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case s.writes <- req:
+	case <-s.quit:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	err := <-req.done
+	if req.panicked != nil {
+		panic(req.panicked)
+	}
+	if err == nil {
+		for _, f := range req.tx.afterCommit {
+			f()
+		}
+	}
+	return err
+}
+
+// maxBatch bounds how many callers share one SQLite transaction.
+const maxBatch = 128
+
+// combine is the SQLite writer: it takes whatever transactions are waiting,
+// runs each as a savepoint of one transaction and commits once.
+func (s *Store) combine() {
+	defer s.wg.Done()
+	for {
+		var first *writeReq
+		select {
+		case first = <-s.writes:
+		case <-s.quit:
+			for {
+				select {
+				case r := <-s.writes:
+					r.done <- ErrClosed
+				default:
+					return
+				}
+			}
+		}
+		batch := []*writeReq{first}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-s.writes:
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		s.runBatch(batch)
+	}
+}
+
+func (s *Store) runBatch(batch []*writeReq) {
+	ctx := context.Background()
+	sqlTx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		for _, r := range batch {
+			r.done <- fmt.Errorf("begin: %w", err)
+		}
+		return
+	}
+	stmts := map[string]*sql.Stmt{}
+	var ok []*writeReq
+	for i, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- err
+			continue
+		}
+		sp := "w" + strconv.Itoa(i)
+		if _, err := sqlTx.ExecContext(ctx, "SAVEPOINT "+sp); err != nil {
+			r.done <- fmt.Errorf("savepoint: %w", err)
+			continue
+		}
+		r.tx = &Tx{s: s, tx: sqlTx, stmts: stmts}
+		err := runGuarded(r, r.tx)
+		if err != nil {
+			_, rbErr := sqlTx.ExecContext(ctx, "ROLLBACK TO "+sp)
+			sqlTx.ExecContext(ctx, "RELEASE "+sp)
+			if rbErr != nil {
+				// The transaction is unusable: fail everyone.
+				sqlTx.Rollback()
+				r.done <- err
+				for _, o := range ok {
+					o.done <- fmt.Errorf("batch rolled back: %w", rbErr)
+				}
+				for _, rest := range batch[i+1:] {
+					rest.done <- fmt.Errorf("batch rolled back: %w", rbErr)
+				}
+				return
+			}
+			r.done <- err
+			continue
+		}
+		if _, err := sqlTx.ExecContext(ctx, "RELEASE "+sp); err != nil {
+			r.done <- fmt.Errorf("release savepoint: %w", err)
+			continue
+		}
+		ok = append(ok, r)
+	}
+	for _, st := range stmts {
+		st.Close()
+	}
+	err = sqlTx.Commit()
+	if err != nil {
+		err = fmt.Errorf("commit: %w", err)
+	}
+	for _, r := range ok {
+		r.done <- err
+	}
+}
+
+// runGuarded runs a caller's function, turning a panic into an error for
+// the batch and handing the panic to the caller.
+func runGuarded(r *writeReq, tx *Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.panicked = p
+			err = fmt.Errorf("panic in transaction: %v", p)
+		}
+	}()
+	return r.fn(tx)
 }

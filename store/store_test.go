@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -289,6 +290,66 @@ func TestSCIMRequestLog(t *testing.T) {
 		}
 		if n, err := s.PruneSCIMRequests(ctx, time.Now().Add(-24*time.Hour)); err != nil || n != 1 {
 			t.Fatalf("pruned %d, %v", n, err)
+		}
+	})
+}
+
+// TestConcurrentTransactionsAreIsolated runs many transactions at once (on
+// SQLite they share a batch as savepoints): the ones that fail leave
+// nothing, the others all commit, and a panic reaches its own caller only.
+func TestConcurrentTransactionsAreIsolated(t *testing.T) {
+	forEngines(t, func(t *testing.T, s *store.Store) {
+		ctx := setup(t, s)
+		const n = 40
+		mustTx(t, s, func(tx *store.Tx) error {
+			return tx.PutGroup(ctx, &store.Group{DirectoryID: "d1", ID: "taken", DisplayName: "Taken"}, time.Now())
+		})
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				defer func() {
+					if p := recover(); p != nil {
+						errs[i] = fmt.Errorf("panic: %v", p)
+					}
+				}()
+				errs[i] = s.WithTx(ctx, func(tx *store.Tx) error {
+					if err := tx.PutGroup(ctx, &store.Group{DirectoryID: "d1", ID: fmt.Sprintf("g%d", i), DisplayName: fmt.Sprintf("G%d", i)}, time.Now()); err != nil {
+						return err
+					}
+					switch i % 4 {
+					case 1:
+						return errors.New("caller gives up")
+					case 2:
+						// A constraint error after a successful write.
+						return tx.PutGroup(ctx, &store.Group{DirectoryID: "d1", ID: fmt.Sprintf("dup%d", i), DisplayName: "taken"}, time.Now())
+					case 3:
+						if i == 3 {
+							panic("boom")
+						}
+					}
+					return nil
+				})
+			}(i)
+		}
+		wg.Wait()
+		for i := 0; i < n; i++ {
+			_, err := s.GetGroup(ctx, "d1", fmt.Sprintf("g%d", i))
+			switch {
+			case i%4 == 0 || (i%4 == 3 && i != 3):
+				if errs[i] != nil || err != nil {
+					t.Errorf("tx %d: err %v, group read %v; want committed", i, errs[i], err)
+				}
+			default:
+				if errs[i] == nil || !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("tx %d: err %v, group read %v; want rolled back", i, errs[i], err)
+				}
+			}
+		}
+		if errs[3] == nil || !strings.Contains(errs[3].Error(), "panic: boom") {
+			t.Errorf("the panic did not reach its caller: %v", errs[3])
 		}
 	})
 }

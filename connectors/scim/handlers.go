@@ -564,10 +564,11 @@ func (s *Server) list(ctx context.Context, r *http.Request, dir *dirEntry, resou
 	var page []map[string]any
 	total := 0
 	if exact {
-		if err := s.queryRow(ctx, "SELECT COUNT(*)"+from, args, &total); err != nil {
-			return result{}, storeErr(err, resource)
-		}
-		if count > 0 && lq.startIndex <= total {
+		// The page first: when it starts at 1 and is not full, its length
+		// is the total, and the COUNT (a second statement) is not needed.
+		// That is the common IdP lookup: filter=userName eq "...".
+		total = -1
+		if count > 0 {
 			rows, err := s.opt.Store.Query(ctx, "SELECT "+cols+from+" ORDER BY "+alias+".id LIMIT ? OFFSET ?", append(args, count, lq.startIndex-1)...)
 			if err != nil {
 				return result{}, storeErr(err, resource)
@@ -582,6 +583,14 @@ func (s *Server) list(ctx context.Context, r *http.Request, dir *dirEntry, resou
 			}
 			rows.Close()
 			if err := rows.Err(); err != nil {
+				return result{}, storeErr(err, resource)
+			}
+			if lq.startIndex == 1 && len(page) < count {
+				total = len(page)
+			}
+		}
+		if total < 0 {
+			if err := s.queryRow(ctx, "SELECT COUNT(*)"+from, args, &total); err != nil {
 				return result{}, storeErr(err, resource)
 			}
 		}
