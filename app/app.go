@@ -69,6 +69,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	a.Metrics.Registry.MustRegister(&directoryCollector{store: a.Store, log: log})
 	a.Reconciler = &rsync.Reconciler{Store: a.Store, Metrics: a.Metrics, Log: log.With("component", "reconcile")}
 	a.setupFaults()
+	a.startPprof()
 	a.Poller = &rsync.Poller{
 		Store: a.Store, Metrics: a.Metrics, Log: log.With("component", "poll"),
 		Openers: Openers(), Trigger: a.Queue.TriggerReconcile,

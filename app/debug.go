@@ -2,6 +2,8 @@ package app
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"time"
 )
@@ -11,6 +13,8 @@ import (
 //
 //	ROSTER_RUN_LOG=/path   append "start|end <kind> <directory> <pid> <unix-nanos>"
 //	                       lines for every reconcile and poll this process runs
+//	ROSTER_DEBUG_PPROF=127.0.0.1:6060
+//	                       serve Go's pprof profiles on that (loopback) address
 //	ROSTER_FAULT_RECONCILE_DELAY=2s
 //	                       hold every reconcile for that long before it writes,
 //	                       inside its transaction (crash tests kill it there)
@@ -38,4 +42,24 @@ func (a *App) setupFaults() {
 			a.Reconciler.BeforeApply = func(string) { time.Sleep(d) }
 		}
 	}
+}
+
+// startPprof serves profiles when ROSTER_DEBUG_PPROF names an address.
+func (a *App) startPprof() {
+	addr := os.Getenv("ROSTER_DEBUG_PPROF")
+	if addr == "" {
+		return
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		a.Log.Warn("serving pprof", "addr", addr)
+		if err := srv.ListenAndServe(); err != nil {
+			a.Log.Warn("pprof", "err", err)
+		}
+	}()
 }

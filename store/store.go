@@ -54,6 +54,11 @@ type Store struct {
 	// start IMMEDIATE. On PostgreSQL w and r are the same pool.
 	w *sql.DB
 	r *sql.DB
+	// ck is SQLite's checkpointing connection.
+	ck *sql.DB
+	// readStmts caches prepared reads (SQLite).
+	readStmts     sync.Map
+	readStmtCount atomic.Int64
 }
 
 // Open opens (creating if needed) the database. An empty url means SQLite in
@@ -99,12 +104,20 @@ func Open(ctx context.Context, url, dataDir string) (*Store, error) {
 }
 
 func openSQLite(path string) (*Store, error) {
-	pragmas := "_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)"
+	// WAL with synchronous=NORMAL: a commit appends to the log without an
+	// fsync (durable at checkpoints; a power cut can lose the last
+	// commits, never corrupt). Pages are read through mmap, and the log is
+	// checkpointed in the background rather than inside a commit.
+	pragmas := "_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)&_pragma=mmap_size(1073741824)"
 	w, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate&"+pragmas)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
 	w.SetMaxOpenConns(1)
+	if _, err := w.Exec("PRAGMA wal_autocheckpoint=0"); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
@@ -117,9 +130,17 @@ func openSQLite(path string) (*Store, error) {
 	r.SetMaxIdleConns(8)
 	r.SetConnMaxIdleTime(0)
 	r.SetConnMaxLifetime(0)
-	st := &Store{engine: SQLite, w: w, r: r, writes: make(chan *writeReq, 1024), quit: make(chan struct{})}
-	st.wg.Add(1)
+	ck, err := sql.Open("sqlite", "file:"+path+"?"+pragmas)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	ck.SetMaxOpenConns(1)
+	st := &Store{engine: SQLite, w: w, r: r, ck: ck, writes: make(chan *writeReq, 1024), quit: make(chan struct{})}
+	st.wg.Add(2)
 	go st.combine()
+	go st.checkpoint()
 	return st, nil
 }
 
@@ -133,6 +154,9 @@ func (s *Store) Close() error {
 		s.wg.Wait()
 	}
 	err := s.w.Close()
+	if s.ck != nil {
+		s.ck.Close()
+	}
 	if s.r != s.w {
 		if e := s.r.Close(); err == nil {
 			err = e
@@ -389,11 +413,43 @@ func (tx *Tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 }
 
 func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := s.readStmt(ctx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
 	return s.r.QueryContext(ctx, s.rebind(q), args...)
 }
 
 func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := s.readStmt(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return s.r.QueryRowContext(ctx, s.rebind(q), args...)
+}
+
+// readStmt returns a cached prepared statement for a read on SQLite
+// (database/sql prepares it once per pooled connection); PostgreSQL's
+// driver caches statements itself. The cache is bounded: queries built
+// from filters vary.
+func (s *Store) readStmt(ctx context.Context, q string) *sql.Stmt {
+	if s.engine != SQLite {
+		return nil
+	}
+	if v, ok := s.readStmts.Load(q); ok {
+		return v.(*sql.Stmt)
+	}
+	if s.readStmtCount.Load() >= 1000 {
+		return nil
+	}
+	st, err := s.r.PrepareContext(ctx, q)
+	if err != nil {
+		return nil
+	}
+	if v, loaded := s.readStmts.LoadOrStore(q, st); loaded {
+		st.Close()
+		return v.(*sql.Stmt)
+	}
+	s.readStmtCount.Add(1)
+	return st
 }
 
 // Query runs a read-only query on the read pool, with '?' placeholders.
@@ -576,4 +632,27 @@ func runGuarded(r *writeReq, tx *Tx) (err error) {
 		}
 	}()
 	return r.fn(tx)
+}
+
+// checkpoint copies the SQLite write-ahead log back into the database file
+// every second, off the commit path (autocheckpoint is off on the writer).
+// PASSIVE never blocks writers or readers; the log is truncated when it has
+// grown large and nobody is reading.
+func (s *Store) checkpoint() {
+	defer s.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.quit:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			var busy, logged, done int
+			if err := s.ck.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logged, &done); err == nil && logged > 50000 && done == logged {
+				s.ck.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
+			}
+			cancel()
+		}
+	}
 }

@@ -61,7 +61,6 @@ CREATE TABLE mirror_users (
 );
 CREATE UNIQUE INDEX mirror_users_user_name ON mirror_users (directory_id, user_name_lower);
 CREATE INDEX mirror_users_external_id ON mirror_users (directory_id, external_id);
-CREATE INDEX mirror_users_email ON mirror_users (directory_id, email);
 CREATE INDEX mirror_users_active ON mirror_users (directory_id, active);
 
 CREATE TABLE mirror_user_emails (
