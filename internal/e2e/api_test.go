@@ -25,6 +25,11 @@ func TestHealthAndAuth(t *testing.T) {
 		if resp.Status != 200 || !strings.Contains(string(resp.Body), "roster_reconciles_total") && !strings.Contains(string(resp.Body), "go_goroutines") {
 			t.Fatalf("/metrics = %d", resp.Status)
 		}
+		// curl -d sends a form Content-Type with a JSON body; that works.
+		resp = r.Do("POST", "/api/v1/teams", AdminToken, `{"name":"Curl","plan":"pro"}`, "Content-Type", "application/x-www-form-urlencoded")
+		if resp.Status != 201 {
+			t.Fatalf("team from curl -d = %s", resp)
+		}
 		resp = r.Do("POST", "/api/v1/teams", "wrong-token", map[string]any{"name": "x"})
 		if resp.Status != 401 || resp.JSON()["error"].(map[string]any)["code"] != "unauthorized" {
 			t.Fatalf("wrong admin token = %s", resp)
