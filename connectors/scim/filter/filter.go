@@ -23,6 +23,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	fp "github.com/scim2/filter-parser/v2"
 )
@@ -245,6 +246,9 @@ type valuePathRef struct {
 // parse parses s; outer tells whether value paths are allowed (they are not
 // inside a value path); fast enables fastCompare.
 func parse(s string, outer, fast bool) (Expr, error) {
+	if outer && !utf8.ValidString(s) {
+		return nil, errorf(strings.ToValidUTF8(s, "\uFFFD"), "filter is not valid UTF-8")
+	}
 	orig := s
 	s = strings.TrimSpace(s)
 	if s == "" {
