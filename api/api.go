@@ -431,14 +431,23 @@ func memberJSON(m *store.MemberWithGroups) map[string]any {
 	}
 }
 
+// limitArg reads ?limit= (default 100, at most 1000).
+func limitArg(r *http.Request) (int, *apiError) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return 100, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, errorf(http.StatusBadRequest, CodeBadRequest, "limit must be a positive whole number, got %q", v)
+	}
+	return min(n, 1000), nil
+}
+
 func pageArgs(r *http.Request) (int, string, *apiError) {
-	limit := 100
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return 0, "", errorf(http.StatusBadRequest, CodeBadRequest, "limit must be a positive whole number, got %q", v)
-		}
-		limit = min(n, 1000)
+	limit, aerr := limitArg(r)
+	if aerr != nil {
+		return 0, "", aerr
 	}
 	after := ""
 	if c := r.URL.Query().Get("cursor"); c != "" {
@@ -624,13 +633,9 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) *apiError {
 	if aerr != nil {
 		return aerr
 	}
-	limit := 100
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return errorf(http.StatusBadRequest, CodeBadRequest, "limit must be a positive whole number, got %q", v)
-		}
-		limit = min(n, 1000)
+	limit, aerr := limitArg(r)
+	if aerr != nil {
+		return aerr
 	}
 	after := int64(0)
 	if v := r.URL.Query().Get("after"); v != "" {

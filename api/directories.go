@@ -240,13 +240,9 @@ func (s *Server) listRequests(w http.ResponseWriter, r *http.Request) *apiError 
 	if aerr != nil {
 		return aerr
 	}
-	limit := 100
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return errorf(http.StatusBadRequest, CodeBadRequest, "limit must be a positive whole number, got %q", v)
-		}
-		limit = min(n, 1000)
+	limit, aerr := limitArg(r)
+	if aerr != nil {
+		return aerr
 	}
 	var before int64
 	if v := r.URL.Query().Get("cursor"); v != "" {
