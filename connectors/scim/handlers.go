@@ -188,7 +188,8 @@ func (s *Server) createUser(ctx context.Context, r *http.Request, dir *dirEntry,
 		return result{}, serr
 	}
 	now := time.Now()
-	err := s.opt.Store.WithTx(ctx, func(tx *store.Tx) error { return tx.PutUser(ctx, u, now) })
+	// The id is new, so a plain insert does (no upsert, no emails to clear).
+	err := s.opt.Store.WithTx(ctx, func(tx *store.Tx) error { return tx.InsertUsers(ctx, []*store.User{u}, now) })
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return result{}, errf(http.StatusConflict, "uniqueness", "a user with userName %q already exists in this directory", u.UserName)
