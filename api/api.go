@@ -513,6 +513,8 @@ func (s *Server) groups(w http.ResponseWriter, r *http.Request) *apiError {
 		case http.MethodGet:
 			return s.getGroup(w, r, parts[0], true)
 		}
+		w.Header().Set("Allow", "GET, PUT, DELETE")
+		return errorf(http.StatusMethodNotAllowed, CodeMethod, "a group's spend limit takes GET, PUT or DELETE, not %s", r.Method)
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return errorf(http.StatusForbidden, CodeManaged, "groups and memberships are managed by the identity provider: change them there; roster only reads them. Only a group's spend limit can be set here (PUT .../groups/{group}/spend-limit)")
