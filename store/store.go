@@ -59,6 +59,9 @@ type Store struct {
 	// readStmts caches prepared reads (SQLite).
 	readStmts     sync.Map
 	readStmtCount atomic.Int64
+	// truncateWAL asks the writer to truncate the write-ahead log between
+	// batches (set by checkpoint when the log is large and copied back).
+	truncateWAL atomic.Bool
 }
 
 // Open opens (creating if needed) the database. An empty url means SQLite in
@@ -562,6 +565,12 @@ func (s *Store) combine() {
 			}
 		}
 		s.runBatch(batch)
+		if s.truncateWAL.Swap(false) {
+			// On the writer's own connection: when another connection
+			// restarts the log, the writer must drop its whole page cache
+			// (it was 13 % of all CPU under creates).
+			s.w.ExecContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)")
+		}
 	}
 }
 
@@ -638,8 +647,8 @@ func runGuarded(r *writeReq, tx *Tx) (err error) {
 
 // checkpoint copies the SQLite write-ahead log back into the database file
 // every second, off the commit path (autocheckpoint is off on the writer).
-// PASSIVE never blocks writers or readers; the log is truncated when it has
-// grown large and nobody is reading.
+// PASSIVE never blocks writers or readers; when the log has grown large and
+// was copied back entirely, the writer truncates it between two batches.
 func (s *Store) checkpoint() {
 	defer s.wg.Done()
 	t := time.NewTicker(time.Second)
@@ -652,7 +661,7 @@ func (s *Store) checkpoint() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			var busy, logged, done int
 			if err := s.ck.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logged, &done); err == nil && logged > 50000 && done == logged {
-				s.ck.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
+				s.truncateWAL.Store(true)
 			}
 			cancel()
 		}
