@@ -62,6 +62,9 @@ type Store struct {
 	// truncateWAL asks the writer to truncate the write-ahead log between
 	// batches (set by checkpoint when the log is large and copied back).
 	truncateWAL atomic.Bool
+	// writeStmts holds statements prepared on the SQLite writer's single
+	// connection, reused by later batches; only the writer goroutine uses it.
+	writeStmts map[string]*sql.Stmt
 }
 
 // Open opens (creating if needed) the database. An empty url means SQLite in
@@ -142,7 +145,7 @@ func openSQLite(path string) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
 	ck.SetMaxOpenConns(1)
-	st := &Store{engine: SQLite, w: w, r: r, ck: ck, writes: make(chan *writeReq, 1024), quit: make(chan struct{})}
+	st := &Store{engine: SQLite, w: w, r: r, ck: ck, writes: make(chan *writeReq, 1024), quit: make(chan struct{}), writeStmts: map[string]*sql.Stmt{}}
 	st.wg.Add(2)
 	go st.combine()
 	go st.checkpoint()
@@ -157,6 +160,9 @@ func (s *Store) Close() error {
 	if s.quit != nil {
 		s.closed.Do(func() { close(s.quit) })
 		s.wg.Wait()
+	}
+	for _, st := range s.writeStmts {
+		st.Close()
 	}
 	err := s.w.Close()
 	if s.ck != nil {
@@ -381,14 +387,20 @@ func (tx *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, erro
 	return tx.tx.ExecContext(ctx, tx.s.rebind(q), args...)
 }
 
-// prepared returns a statement prepared once per batch transaction.
+// prepared returns a statement for a batch transaction: prepared on the
+// writer's connection by an earlier batch, else once in this one.
 func (tx *Tx) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
 	if st, ok := tx.stmts[q]; ok {
 		return st, nil
 	}
-	st, err := tx.tx.PrepareContext(ctx, q)
-	if err != nil {
-		return nil, err
+	var st *sql.Stmt
+	if ps := tx.s.writeStmts[q]; ps != nil {
+		st = tx.tx.StmtContext(ctx, ps) // reuses the connection's statement
+	} else {
+		var err error
+		if st, err = tx.tx.PrepareContext(ctx, q); err != nil {
+			return nil, err
+		}
 	}
 	if len(tx.stmts) < 512 {
 		tx.stmts[q] = st
@@ -630,6 +642,16 @@ func (s *Store) runBatch(batch []*writeReq) {
 	}
 	for _, r := range ok {
 		r.done <- err
+	}
+	// Keep this batch's statements prepared on the (now free) connection
+	// for the next batches. Queries built for n rows vary, hence the bound.
+	for q := range stmts {
+		if _, ok := s.writeStmts[q]; ok || len(s.writeStmts) >= 1000 {
+			continue
+		}
+		if st, err := s.w.PrepareContext(ctx, q); err == nil {
+			s.writeStmts[q] = st
+		}
 	}
 }
 
