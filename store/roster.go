@@ -294,11 +294,21 @@ func (tx *Tx) ParentGroups(ctx context.Context, dirID string, ids []string) (map
 	return out, err
 }
 
-// GroupNames reads the display names of mirror groups; with ids nil, of
+// groupNames reads the display names of mirror groups; with ids nil, of
 // every group of the directory.
 func groupNames(ctx context.Context, query queryFunc, dirID string, ids []string) (map[string]string, error) {
+	return idNames(ctx, query, "SELECT id, display_name FROM mirror_groups WHERE directory_id = ?", "id", dirID, ids)
+}
+
+// idNames reads (id, name) rows of a directory into a map: all rows of
+// base, or only those whose idCol is in ids (in batches) when ids is not nil.
+func idNames(ctx context.Context, query queryFunc, base, idCol, dirID string, ids []string) (map[string]string, error) {
 	out := map[string]string{}
-	scan := func(rows *sql.Rows) error {
+	read := func(q string, args ...any) error {
+		rows, err := query(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("read names: %w", err)
+		}
 		defer rows.Close()
 		for rows.Next() {
 			var id, name string
@@ -310,18 +320,10 @@ func groupNames(ctx context.Context, query queryFunc, dirID string, ids []string
 		return rows.Err()
 	}
 	if ids == nil {
-		rows, err := query(ctx, "SELECT id, display_name FROM mirror_groups WHERE directory_id = ?", dirID)
-		if err != nil {
-			return nil, fmt.Errorf("read groups: %w", err)
-		}
-		return out, scan(rows)
+		return out, read(base, dirID)
 	}
 	err := inBatches(ids, 500, func(part []string) error {
-		rows, err := query(ctx, "SELECT id, display_name FROM mirror_groups WHERE directory_id = ? AND id IN ("+qs(len(part))+")", append([]any{dirID}, anys(part)...)...)
-		if err != nil {
-			return fmt.Errorf("read groups: %w", err)
-		}
-		return scan(rows)
+		return read(base+" AND "+idCol+" IN ("+qs(len(part))+")", append([]any{dirID}, anys(part)...)...)
 	})
 	return out, err
 }
@@ -443,33 +445,7 @@ func (rt *ReadTx) RosterGroups(ctx context.Context, dirID string) (map[string]st
 }
 
 func rosterGroups(ctx context.Context, query queryFunc, dirID string, ids []string) (map[string]string, error) {
-	out := map[string]string{}
-	scan := func(rows *sql.Rows) error {
-		defer rows.Close()
-		for rows.Next() {
-			var id, name string
-			if err := rows.Scan(&id, &name); err != nil {
-				return err
-			}
-			out[id] = name
-		}
-		return rows.Err()
-	}
-	if ids == nil {
-		rows, err := query(ctx, "SELECT group_id, name FROM roster_groups WHERE directory_id = ?", dirID)
-		if err != nil {
-			return nil, fmt.Errorf("read roster groups: %w", err)
-		}
-		return out, scan(rows)
-	}
-	err := inBatches(ids, 500, func(part []string) error {
-		rows, err := query(ctx, "SELECT group_id, name FROM roster_groups WHERE directory_id = ? AND group_id IN ("+qs(len(part))+")", append([]any{dirID}, anys(part)...)...)
-		if err != nil {
-			return fmt.Errorf("read roster groups: %w", err)
-		}
-		return scan(rows)
-	})
-	return out, err
+	return idNames(ctx, query, "SELECT group_id, name FROM roster_groups WHERE directory_id = ?", "group_id", dirID, ids)
 }
 
 // GroupLimits reads the team's per-group limits: group id → cents (nil is
