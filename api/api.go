@@ -479,17 +479,24 @@ func (s *Server) listMembers(w http.ResponseWriter, r *http.Request) *apiError {
 	if err != nil {
 		return internal(err)
 	}
-	next := ""
-	if len(ms) > limit {
-		ms = ms[:limit]
-		next = cursorFor(ms[len(ms)-1].UserID)
-	}
-	out := make([]map[string]any, 0, len(ms))
-	for i := range ms {
-		out = append(out, memberJSON(&ms[i]))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"members": out, "next_cursor": next})
+	writePage(w, "members", ms, limit, func(m *store.MemberWithGroups) string { return m.UserID }, memberJSON)
 	return nil
+}
+
+// writePage answers one page of a list that was read with limit+1 rows:
+// the extra row only says there is a next page, whose cursor is the last
+// id shown.
+func writePage[T any](w http.ResponseWriter, key string, items []T, limit int, id func(*T) string, render func(*T) map[string]any) {
+	next := ""
+	if len(items) > limit {
+		items = items[:limit]
+		next = cursorFor(id(&items[len(items)-1]))
+	}
+	out := make([]map[string]any, 0, len(items))
+	for i := range items {
+		out = append(out, render(&items[i]))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{key: out, "next_cursor": next})
 }
 
 func groupJSON(g *store.GroupWithCount) map[string]any {
@@ -546,16 +553,7 @@ func (s *Server) listGroups(w http.ResponseWriter, r *http.Request) *apiError {
 	if err != nil {
 		return internal(err)
 	}
-	next := ""
-	if len(gs) > limit {
-		gs = gs[:limit]
-		next = cursorFor(gs[len(gs)-1].GroupID)
-	}
-	out := make([]map[string]any, 0, len(gs))
-	for i := range gs {
-		out = append(out, groupJSON(&gs[i]))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"groups": out, "next_cursor": next})
+	writePage(w, "groups", gs, limit, func(g *store.GroupWithCount) string { return g.GroupID }, groupJSON)
 	return nil
 }
 

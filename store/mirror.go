@@ -147,16 +147,6 @@ func (tx *Tx) GetUser(ctx context.Context, dirID, id string) (*User, error) {
 	return ScanUser(tx.queryRow(ctx, "SELECT "+userCols+" FROM mirror_users WHERE directory_id = ? AND id = ?", dirID, id))
 }
 
-// UserIDByExternalID finds a user by the source's id.
-func (tx *Tx) UserIDByExternalID(ctx context.Context, dirID, ext string) (string, error) {
-	var id string
-	err := tx.queryRow(ctx, "SELECT id FROM mirror_users WHERE directory_id = ? AND external_id = ?", dirID, ext).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", ErrNotFound
-	}
-	return id, err
-}
-
 // UserEmails loads the emails of users, keyed by user id.
 func (s *Store) UserEmails(ctx context.Context, dirID string, ids []string) (map[string][]Email, error) {
 	out := map[string][]Email{}
@@ -498,24 +488,6 @@ func (tx *Tx) MemberType(ctx context.Context, dirID, id string) (string, error) 
 		return MemberGroup, nil
 	}
 	return "", ErrNotFound
-}
-
-// GroupsOfUser lists the groups a user is a direct member of.
-func (s *Store) GroupsOfUser(ctx context.Context, dirID, userID string) ([]Group, error) {
-	rows, err := s.query(ctx, "SELECT g.id, g.display_name FROM mirror_members m JOIN mirror_groups g ON g.directory_id = m.directory_id AND g.id = m.group_id WHERE m.directory_id = ? AND m.member_id = ? ORDER BY g.display_name_lower", dirID, userID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Group
-	for rows.Next() {
-		var g Group
-		if err := rows.Scan(&g.ID, &g.DisplayName); err != nil {
-			return nil, err
-		}
-		out = append(out, g)
-	}
-	return out, rows.Err()
 }
 
 // MarkDirty records that the reconciler must look at an object again.

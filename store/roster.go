@@ -275,19 +275,25 @@ func (rt *ReadTx) EachMembership(ctx context.Context, dirID string, fn func(Memb
 
 // ParentGroups lists the groups each of ids is a direct member of.
 func (tx *Tx) ParentGroups(ctx context.Context, dirID string, ids []string) (map[string][]string, error) {
+	return idLists(ctx, tx.query, "SELECT member_id, group_id FROM mirror_members WHERE directory_id = ?", "member_id", dirID, ids)
+}
+
+// idLists reads (key, value) rows of a directory whose keyCol is in ids,
+// in batches, into a map from key to its values.
+func idLists(ctx context.Context, query queryFunc, base, keyCol, dirID string, ids []string) (map[string][]string, error) {
 	out := map[string][]string{}
 	err := inBatches(ids, 500, func(part []string) error {
-		rows, err := tx.query(ctx, "SELECT member_id, group_id FROM mirror_members WHERE directory_id = ? AND member_id IN ("+qs(len(part))+")", append([]any{dirID}, anys(part)...)...)
+		rows, err := query(ctx, base+" AND "+keyCol+" IN ("+qs(len(part))+")", append([]any{dirID}, anys(part)...)...)
 		if err != nil {
-			return fmt.Errorf("read parents: %w", err)
+			return fmt.Errorf("read %s: %w", keyCol, err)
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var m, g string
-			if err := rows.Scan(&m, &g); err != nil {
+			var k, v string
+			if err := rows.Scan(&k, &v); err != nil {
 				return err
 			}
-			out[m] = append(out[m], g)
+			out[k] = append(out[k], v)
 		}
 		return rows.Err()
 	})
@@ -415,23 +421,7 @@ func (rt *ReadTx) EachMemberGroup(ctx context.Context, dirID string, fn func(Lin
 
 // MemberGroupsOf reads the applied groups of some members.
 func (tx *Tx) MemberGroupsOf(ctx context.Context, dirID string, ids []string) (map[string][]string, error) {
-	out := map[string][]string{}
-	err := inBatches(ids, 500, func(part []string) error {
-		rows, err := tx.query(ctx, "SELECT user_id, group_id FROM member_groups WHERE directory_id = ? AND user_id IN ("+qs(len(part))+")", append([]any{dirID}, anys(part)...)...)
-		if err != nil {
-			return fmt.Errorf("read member groups: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var u, g string
-			if err := rows.Scan(&u, &g); err != nil {
-				return err
-			}
-			out[u] = append(out[u], g)
-		}
-		return rows.Err()
-	})
-	return out, err
+	return idLists(ctx, tx.query, "SELECT user_id, group_id FROM member_groups WHERE directory_id = ?", "user_id", dirID, ids)
 }
 
 // RosterGroups reads the applied groups of a directory (all when ids is nil).
