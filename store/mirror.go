@@ -474,17 +474,15 @@ func (tx *Tx) ReplaceMembers(ctx context.Context, dirID, groupID string, ms []Me
 // MemberType says whether id is a user or a group of the directory, or
 // ErrNotFound.
 func (tx *Tx) MemberType(ctx context.Context, dirID, id string) (string, error) {
-	var n int
-	if err := tx.queryRow(ctx, "SELECT COUNT(*) FROM mirror_users WHERE directory_id = ? AND id = ?", dirID, id).Scan(&n); err != nil {
+	var isUser, isGroup bool
+	err := tx.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM mirror_users WHERE directory_id = ? AND id = ?),
+		EXISTS (SELECT 1 FROM mirror_groups WHERE directory_id = ? AND id = ?)`, dirID, id, dirID, id).Scan(&isUser, &isGroup)
+	switch {
+	case err != nil:
 		return "", err
-	}
-	if n > 0 {
+	case isUser:
 		return MemberUser, nil
-	}
-	if err := tx.queryRow(ctx, "SELECT COUNT(*) FROM mirror_groups WHERE directory_id = ? AND id = ?", dirID, id).Scan(&n); err != nil {
-		return "", err
-	}
-	if n > 0 {
+	case isGroup:
 		return MemberGroup, nil
 	}
 	return "", ErrNotFound

@@ -163,11 +163,15 @@ func (s *Server) patchGroup(ctx context.Context, r *http.Request, dir *dirEntry,
 			attrOps = ops
 		}
 		var res map[string]any
-		if err := json.Unmarshal(cur.Resource, &res); err != nil || res == nil {
-			res = map[string]any{}
+		if len(attrOps) > 0 {
+			// Plain member deltas (the common PATCH) never look at the
+			// resource, so it is only decoded for attribute operations.
+			if err := json.Unmarshal(cur.Resource, &res); err != nil || res == nil {
+				res = map[string]any{}
+			}
+			res["displayName"] = cur.DisplayName
+			res["id"] = cur.ID
 		}
-		res["displayName"] = cur.DisplayName
-		res["id"] = cur.ID
 		if gp.NeedsMembers {
 			ms, err := tx.ListMembers(ctx, dir.dir.ID, id)
 			if err != nil {

@@ -56,6 +56,27 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
+// FuzzAttrPath checks that the hand-written attribute-path reader agrees
+// with the library wherever it answers.
+func FuzzAttrPath(f *testing.F) {
+	for _, s := range []string{"members", "name.givenName", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "emails.value", "x-y_1", "1a", "a..b", "a.b.c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		fast, ok := fastAttrPath(s)
+		if !ok {
+			return
+		}
+		slow, err := libraryAttrPath(s)
+		if err != nil {
+			t.Fatalf("fast path accepts %q, the library does not: %v", s, err)
+		}
+		if fast != slow {
+			t.Fatalf("fast path reads %q as %+v, the library as %+v", s, fast, slow)
+		}
+	})
+}
+
 func FuzzMatch(f *testing.F) {
 	f.Add(`emails[type eq "work"].value eq "bjensen@example.com"`, []byte(bjensen))
 	f.Add(`active eq true`, []byte(stringBools))
