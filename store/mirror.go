@@ -150,8 +150,8 @@ func (tx *Tx) GetUser(ctx context.Context, dirID, id string) (*User, error) {
 // UserEmails loads the emails of users, keyed by user id.
 func (s *Store) UserEmails(ctx context.Context, dirID string, ids []string) (map[string][]Email, error) {
 	out := map[string][]Email{}
-	for start := 0; start < len(ids); start += 500 {
-		end := min(start+500, len(ids))
+	for start, end := 0, 0; start < len(ids); start = end {
+		end = start + chunk(len(ids)-start, 500)
 		args := []any{dirID}
 		for _, id := range ids[start:end] {
 			args = append(args, id)
@@ -503,8 +503,8 @@ func (tx *Tx) MarkDirty(ctx context.Context, dirID, kind, id string, observed ti
 func (tx *Tx) MarkDirtyMany(ctx context.Context, dirID, kind string, ids []string, observed time.Time) error {
 	const batch = 200
 	ids = dedupe(ids)
-	for start := 0; start < len(ids); start += batch {
-		end := min(start+batch, len(ids))
+	for start, end := 0, 0; start < len(ids); start = end {
+		end = start + chunk(len(ids)-start, batch)
 		args := make([]any, 0, 5*(end-start))
 		for _, id := range ids[start:end] {
 			args = append(args, dirID, kind, id, nextGen(), micros(observed))
@@ -537,8 +537,9 @@ func (tx *Tx) InsertUsers(ctx context.Context, users []*User, observed time.Time
 	now := time.Now().UTC()
 	const cols = 14
 	const batch = 60
-	for start := 0; start < len(users); start += batch {
-		part := users[start:min(start+batch, len(users))]
+	for start, end := 0, 0; start < len(users); start = end {
+		end = start + chunk(len(users)-start, batch)
+		part := users[start:end]
 		args := make([]any, 0, cols*len(part))
 		var emailArgs []any
 		nEmails := 0
@@ -587,8 +588,9 @@ func (tx *Tx) InsertUsers(ctx context.Context, users []*User, observed time.Time
 // must, typically the whole directory after a bulk load.
 func (tx *Tx) InsertMemberships(ctx context.Context, dirID string, rows []MembershipRow) error {
 	const batch = 250
-	for start := 0; start < len(rows); start += batch {
-		part := rows[start:min(start+batch, len(rows))]
+	for start, end := 0, 0; start < len(rows); start = end {
+		end = start + chunk(len(rows)-start, batch)
+		part := rows[start:end]
 		args := make([]any, 0, 4*len(part))
 		for _, m := range part {
 			args = append(args, dirID, m.GroupID, m.MemberID, m.MemberType)

@@ -185,8 +185,8 @@ func (s *Store) LogSCIMRequests(ctx context.Context, reqs []SCIMRequest) error {
 		return nil
 	}
 	return s.WithTx(ctx, func(tx *Tx) error {
-		for start := 0; start < len(reqs); start += 100 {
-			end := min(start+100, len(reqs))
+		for start, end := 0, 0; start < len(reqs); start = end {
+			end = start + chunk(len(reqs)-start, 100)
 			args := make([]any, 0, 8*(end-start))
 			for _, r := range reqs[start:end] {
 				args = append(args, r.DirectoryID, micros(r.At), r.Method, r.Path, r.Status, r.Duration.Microseconds(), r.Error, r.Body)

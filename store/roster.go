@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strings"
 	"time"
 )
@@ -92,8 +93,9 @@ func (tx *Tx) ClearDirty(ctx context.Context, dirID string, items []DirtyRow) er
 	}
 	if tx.s.engine == Postgres {
 		// One statement per batch, joined against a VALUES list.
-		for start := 0; start < len(items); start += 500 {
-			part := items[start:min(start+500, len(items))]
+		for start, end := 0, 0; start < len(items); start = end {
+			end = start + chunk(len(items)-start, 500)
+			part := items[start:end]
 			args := []any{dirID}
 			for _, d := range part {
 				args = append(args, d.Kind, d.ObjectID, d.Gen)
@@ -548,8 +550,8 @@ func (tx *Tx) ApplyRoster(ctx context.Context, teamID, dirID string, c *RosterCh
 		return fmt.Errorf("delete members: %w", err)
 	}
 	const mcols = 11
-	for start := 0; start < len(c.UpsertMembers); start += 80 {
-		end := min(start+80, len(c.UpsertMembers))
+	for start, end := 0, 0; start < len(c.UpsertMembers); start = end {
+		end = start + chunk(len(c.UpsertMembers)-start, 80)
 		args := make([]any, 0, mcols*(end-start))
 		for _, m := range c.UpsertMembers[start:end] {
 			added := micros(m.AddedAt)
@@ -567,8 +569,9 @@ func (tx *Tx) ApplyRoster(ctx context.Context, teamID, dirID string, c *RosterCh
 		}
 	}
 	if len(c.RemoveLinks) > 0 && tx.s.engine == Postgres {
-		for start := 0; start < len(c.RemoveLinks); start += 500 {
-			part := c.RemoveLinks[start:min(start+500, len(c.RemoveLinks))]
+		for start, end := 0, 0; start < len(c.RemoveLinks); start = end {
+			end = start + chunk(len(c.RemoveLinks)-start, 500)
+			part := c.RemoveLinks[start:end]
 			var args []any
 			for _, l := range part {
 				args = append(args, l.UserID, l.GroupID)
@@ -592,8 +595,8 @@ func (tx *Tx) ApplyRoster(ctx context.Context, teamID, dirID string, c *RosterCh
 		}
 		stmt.Close()
 	}
-	for start := 0; start < len(c.AddLinks); start += 300 {
-		end := min(start+300, len(c.AddLinks))
+	for start, end := 0, 0; start < len(c.AddLinks); start = end {
+		end = start + chunk(len(c.AddLinks)-start, 300)
 		args := make([]any, 0, 3*(end-start))
 		for _, l := range c.AddLinks[start:end] {
 			args = append(args, dirID, l.UserID, l.GroupID)
@@ -618,8 +621,8 @@ func (tx *Tx) ApplyRoster(ctx context.Context, teamID, dirID string, c *RosterCh
 	}); err != nil {
 		return fmt.Errorf("delete group limits: %w", err)
 	}
-	for start := 0; start < len(c.UpsertGroups); start += 200 {
-		end := min(start+200, len(c.UpsertGroups))
+	for start, end := 0, 0; start < len(c.UpsertGroups); start = end {
+		end = start + chunk(len(c.UpsertGroups)-start, 200)
 		args := make([]any, 0, 4*(end-start))
 		for _, g := range c.UpsertGroups[start:end] {
 			args = append(args, dirID, g.GroupID, teamID, g.Name)
@@ -653,8 +656,8 @@ func (tx *Tx) AppendEvents(ctx context.Context, teamID string, evs []Event) erro
 			return fmt.Errorf("lock events: %w", err)
 		}
 	}
-	for start := 0; start < len(evs); start += 150 {
-		end := min(start+150, len(evs))
+	for start, end := 0, 0; start < len(evs); start = end {
+		end = start + chunk(len(evs)-start, 150)
 		args := make([]any, 0, 5*(end-start))
 		for _, e := range evs[start:end] {
 			at := e.OccurredAt
@@ -693,12 +696,25 @@ func (s *Store) ListEvents(ctx context.Context, teamID string, after int64, limi
 }
 
 func inBatches(ids []string, n int, fn func([]string) error) error {
-	for start := 0; start < len(ids); start += n {
-		if err := fn(ids[start:min(start+n, len(ids))]); err != nil {
+	for start, end := 0, 0; start < len(ids); start = end {
+		end = start + chunk(len(ids)-start, n)
+		if err := fn(ids[start:end]); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// chunk says how many of the remaining rows the next statement takes: max,
+// or the largest power of two not above what remains. Statements built for
+// n rows are then of a few sizes only, and stay prepared (a reconcile of
+// 75 users used to prepare its 75-row inserts afresh, 5 % of all CPU
+// under SCIM creates).
+func chunk(remaining, max int) int {
+	if remaining >= max {
+		return max
+	}
+	return 1 << (bits.Len(uint(remaining)) - 1)
 }
 
 func qs(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }

@@ -65,3 +65,22 @@ func TestStmtLRU(t *testing.T) {
 		t.Fatal("closeAll left entries")
 	}
 }
+
+func TestChunk(t *testing.T) {
+	sizes := map[int]bool{}
+	for n := 1; n <= 1200; n++ {
+		covered := 0
+		for covered < n {
+			c := chunk(n-covered, 500)
+			if c < 1 || c > n-covered || c > 500 {
+				t.Fatalf("chunk(%d, 500) = %d", n-covered, c)
+			}
+			sizes[c] = true
+			covered += c
+		}
+	}
+	// 500 and the powers of two up to 256: ten statement texts in all.
+	if len(sizes) != 10 {
+		t.Fatalf("%d distinct sizes, want 10: %v", len(sizes), sizes)
+	}
+}

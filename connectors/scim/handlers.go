@@ -183,7 +183,7 @@ func (s *Server) createUser(ctx context.Context, r *http.Request, dir *dirEntry,
 	if serr != nil {
 		return result{}, serr
 	}
-	u, serr := userFromResource(dir.dir.ID, uuid.NewString(), norm)
+	u, serr := userFromResource(dir.dir.ID, newID(), norm)
 	if serr != nil {
 		return result{}, serr
 	}
@@ -305,6 +305,18 @@ func memberRefs(v any) ([]string, *scimError) {
 
 // resolveMembers looks up whether each id is a user or a group of the
 // directory; unknown ids are an invalidValue error.
+// newID returns the id of a new user or group: a UUID of version 7, whose
+// leading bits are the creation time, so that new rows land at the end of
+// the id indexes (mirror, roster, membership rows) instead of on a random
+// page each. A SCIM create then writes fewer pages at commit.
+func newID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
+}
+
 func resolveMembers(ctx context.Context, tx *store.Tx, dirID, groupID string, ids []string) ([]store.Member, error) {
 	out := make([]store.Member, 0, len(ids))
 	seen := map[string]bool{}
@@ -343,7 +355,7 @@ func (s *Server) createGroup(ctx context.Context, r *http.Request, dir *dirEntry
 		return result{}, errf(http.StatusBadRequest, "invalidValue", "displayName is required")
 	}
 	res, _ := json.Marshal(norm)
-	g := &store.Group{DirectoryID: dir.dir.ID, ID: uuid.NewString(), ExternalID: str(norm["externalId"]), DisplayName: name, Resource: res}
+	g := &store.Group{DirectoryID: dir.dir.ID, ID: newID(), ExternalID: str(norm["externalId"]), DisplayName: name, Resource: res}
 	var members []store.Member
 	err := s.opt.Store.WithTx(ctx, func(tx *store.Tx) error {
 		now := time.Now()
