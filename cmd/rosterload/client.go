@@ -16,7 +16,8 @@ import (
 // client talks to one roster: the admin API and a directory's SCIM base.
 type client struct {
 	http       *http.Client
-	base       string // roster URL, no trailing slash
+	raw        *rawPool // SCIM requests go through it when set
+	base       string   // roster URL, no trailing slash
 	adminToken string
 
 	teamID   string
@@ -102,7 +103,25 @@ func (c *client) mustAdmin(ctx context.Context, want int, method, path string, b
 }
 
 func (c *client) scim(ctx context.Context, method, path string, body any) (*response, error) {
-	return c.do(ctx, method, c.scimBase+path, c.scimTok, body)
+	if c.raw == nil {
+		return c.do(ctx, method, c.scimBase+path, c.scimTok, body)
+	}
+	var raw []byte
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		raw = b
+	default:
+		var err error
+		if raw, err = json.Marshal(b); err != nil {
+			return nil, err
+		}
+	}
+	u, err := url.Parse(c.scimBase + path)
+	if err != nil {
+		return nil, err
+	}
+	return c.raw.do(ctx, method, u.RequestURI(), c.scimTok, raw)
 }
 
 // setup creates an enterprise team with active SSO and a SCIM directory,

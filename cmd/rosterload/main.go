@@ -38,6 +38,7 @@ import (
 
 type config struct {
 	url, adminToken        string
+	httpClient             string
 	scenario               string
 	conc                   int
 	dur, warmup            time.Duration
@@ -95,6 +96,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&c.pollEvery, "poll", 5*time.Millisecond, "lag: pause between event-feed polls that found nothing new")
 	fs.DurationVar(&c.drain, "drain", 30*time.Second, "lag: how long to wait after the last write for writes not yet seen")
 	fs.IntVar(&c.maxInflight, "max-inflight", 512, "lag: most writes outstanding at once")
+	fs.StringVar(&c.httpClient, "http-client", "raw", "SCIM requests through: raw (a lean HTTP/1.1 keep-alive client, as wrk; leaves more of a small machine to roster) or go (net/http's client)")
 	fs.BoolVar(&c.json, "json", false, "print the report as JSON on stdout")
 	fs.BoolVar(&c.quiet, "q", false, "no progress lines on stderr")
 	fs.StringVar(&c.team, "team", "", "use this team instead of creating one (with -directory and -scim-token)")
@@ -188,6 +190,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cl := newClient(c.url, c.adminToken, max(c.conc, c.seedConc, c.maxInflight))
 	cl.teamID, cl.dirID, cl.scimTok = c.team, c.directory, c.token
+	switch c.httpClient {
+	case "go":
+	case "raw":
+		p, err := newRawPool(c.url, max(c.conc, c.seedConc, c.maxInflight))
+		if err != nil {
+			fmt.Fprintf(stderr, "rosterload: %v\n", err)
+			return 2
+		}
+		cl.raw = p
+	default:
+		fmt.Fprintf(stderr, "rosterload: -http-client must be raw or go\n")
+		return 2
+	}
 	id := make([]byte, 4)
 	_, _ = rand.Read(id)
 	s := &scenario{c: cl, srv: srv, cfg: c, runID: hex.EncodeToString(id), log: logf, report: rep}

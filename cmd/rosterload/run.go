@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -52,6 +53,7 @@ func (l loop) run(ctx context.Context, srv *serverProc) loopResult {
 		deadline = time.Now().Add(l.dur)
 	}
 	cpu0 := srv.cpu()
+	self0 := selfCPU()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := range l.conc {
@@ -90,11 +92,15 @@ func (l loop) run(ctx context.Context, srv *serverProc) loopResult {
 	wg.Wait()
 	elapsed := time.Since(start)
 	cpu := srv.cpu() - cpu0
+	self := selfCPU() - self0
 	out := loopResult{elapsed: elapsed, ranOut: ranOut.Load()}
 	for i, r := range recs {
 		p := r.phase(names[i], l.conc, elapsed)
 		if srv != nil && srv.pid != 0 && p.Requests > 0 {
 			p.ServerCPU = &ServerCPU{Cores: cpu.Seconds() / elapsed.Seconds(), PerRequestUs: float64(cpu.Microseconds()) / float64(totalRequests(recs))}
+		}
+		if p.Requests > 0 {
+			p.ClientCPU = &ServerCPU{Cores: self.Seconds() / elapsed.Seconds(), PerRequestUs: float64(self.Microseconds()) / float64(totalRequests(recs))}
 		}
 		if out.ranOut {
 			p.Notes = append(p.Notes, "stopped early: the seeded users ran out (seed more with -seed)")
@@ -110,6 +116,15 @@ func totalRequests(recs []*recorder) int {
 		n += len(r.lat)
 	}
 	return n
+}
+
+// selfCPU is the CPU this process (the load tool) has used so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // ServerCPU is what the spawned roster process spent during a phase

@@ -101,6 +101,7 @@ type Phase struct {
 	PerSecond    float64           `json:"per_second"` // successful requests per second
 	Latency      Percentiles       `json:"latency_ms"`
 	ServerCPU    *ServerCPU        `json:"server_cpu,omitempty"`
+	ClientCPU    *ServerCPU        `json:"client_cpu,omitempty"` // the load tool itself
 	ServerRSSMiB float64           `json:"server_rss_mib,omitempty"`
 	LoadAvg      string            `json:"load_avg"` // 1, 5 and 15 minute load average at the phase's end
 	Notes        []string          `json:"notes,omitempty"`
@@ -161,6 +162,9 @@ func (p Phase) print(w io.Writer) {
 	}
 	if p.ServerCPU != nil {
 		fmt.Fprintf(w, "    roster process: %.2f cores busy, %.0f µs CPU per request, RSS %.0f MiB\n", p.ServerCPU.Cores, p.ServerCPU.PerRequestUs, p.ServerRSSMiB)
+	}
+	if p.ClientCPU != nil {
+		fmt.Fprintf(w, "    load tool: %.2f cores busy, %.0f µs CPU per request\n", p.ClientCPU.Cores, p.ClientCPU.PerRequestUs)
 	}
 	if p.LoadAvg != "" {
 		fmt.Fprintf(w, "    load average %s\n", p.LoadAvg)
