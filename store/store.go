@@ -607,16 +607,28 @@ func (s *Store) runBatch(batch []*writeReq) {
 			r.done <- err
 			continue
 		}
-		sp := "w" + strconv.Itoa(i)
-		if _, err := sqlTx.ExecContext(ctx, "SAVEPOINT "+sp); err != nil {
+		r.tx = &Tx{s: s, tx: sqlTx, stmts: stmts}
+		if len(batch) == 1 {
+			// Alone in the batch: the transaction itself is the savepoint.
+			if err := runGuarded(r, r.tx); err != nil {
+				sqlTx.Rollback()
+				r.done <- err
+				s.keepStatements(stmts)
+				return
+			}
+			ok = append(ok, r)
+			continue
+		}
+		// One savepoint name for every caller (each is released before
+		// the next begins), so its three statements stay prepared.
+		if _, err := s.spExec(ctx, sqlTx, stmts, "SAVEPOINT w"); err != nil {
 			r.done <- fmt.Errorf("savepoint: %w", err)
 			continue
 		}
-		r.tx = &Tx{s: s, tx: sqlTx, stmts: stmts}
 		err := runGuarded(r, r.tx)
 		if err != nil {
-			_, rbErr := sqlTx.ExecContext(ctx, "ROLLBACK TO "+sp)
-			sqlTx.ExecContext(ctx, "RELEASE "+sp)
+			_, rbErr := s.spExec(ctx, sqlTx, stmts, "ROLLBACK TO w")
+			s.spExec(ctx, sqlTx, stmts, "RELEASE w")
 			if rbErr != nil {
 				// The transaction is unusable: fail everyone.
 				sqlTx.Rollback()
@@ -632,7 +644,7 @@ func (s *Store) runBatch(batch []*writeReq) {
 			r.done <- err
 			continue
 		}
-		if _, err := sqlTx.ExecContext(ctx, "RELEASE "+sp); err != nil {
+		if _, err := s.spExec(ctx, sqlTx, stmts, "RELEASE w"); err != nil {
 			r.done <- fmt.Errorf("release savepoint: %w", err)
 			continue
 		}
@@ -648,8 +660,23 @@ func (s *Store) runBatch(batch []*writeReq) {
 	for _, r := range ok {
 		r.done <- err
 	}
-	// Keep this batch's statements prepared on the (now free) connection
-	// for the next batches.
+	s.keepStatements(stmts)
+}
+
+// spExec runs a savepoint statement of a batch through the statement cache.
+func (s *Store) spExec(ctx context.Context, sqlTx *sql.Tx, stmts map[string]*sql.Stmt, q string) (sql.Result, error) {
+	tx := &Tx{s: s, tx: sqlTx, stmts: stmts}
+	st, err := tx.prepared(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx)
+}
+
+// keepStatements keeps a finished batch's statements prepared on the (now
+// free) connection for the next batches.
+func (s *Store) keepStatements(stmts map[string]*sql.Stmt) {
+	ctx := context.Background()
 	for q := range stmts {
 		if !s.writeStmts.admit(q) {
 			continue

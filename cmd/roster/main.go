@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/roster-dev/roster/app"
+	"github.com/roster-dev/roster/internal/gctune"
 	"github.com/roster-dev/roster/config"
 )
 
@@ -114,6 +115,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 
 	log := newLogger(cfg, stderr)
+	// At least 64 MiB between collections while the heap is small (see
+	// internal/gctune); GOGC in the environment turns this off.
+	defer gctune.Start(64 << 20).Stop()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
