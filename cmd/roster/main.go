@@ -16,8 +16,8 @@ import (
 	"syscall"
 
 	"github.com/roster-dev/roster/app"
-	"github.com/roster-dev/roster/internal/gctune"
 	"github.com/roster-dev/roster/config"
+	"github.com/roster-dev/roster/internal/gctune"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
