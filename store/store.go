@@ -383,6 +383,7 @@ func (s *Store) rebind(q string) string {
 
 func (tx *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	if tx.stmts != nil {
+		ctx = batchCtx(ctx)
 		st, err := tx.prepared(ctx, q)
 		if err != nil {
 			return nil, err
@@ -391,6 +392,15 @@ func (tx *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, erro
 	}
 	return tx.tx.ExecContext(ctx, tx.s.rebind(q), args...)
 }
+
+// batchCtx drops the caller's cancellation for a statement of a SQLite
+// batch. The connection and its transaction are shared by the batch, so a
+// statement interrupted by one caller's cancelled request would fail in
+// the middle of the others' work; a caller is checked for cancellation
+// before its turn instead. It also spares the driver a watcher goroutine
+// and a progress handler per statement (modernc.org/sqlite sets both up
+// for every call with a cancellable context).
+func batchCtx(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
 // prepared returns a statement for a batch transaction: prepared on the
 // writer's connection by an earlier batch, else once in this one.
@@ -415,6 +425,7 @@ func (tx *Tx) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
 
 func (tx *Tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	if tx.stmts != nil {
+		ctx = batchCtx(ctx)
 		st, err := tx.prepared(ctx, q)
 		if err != nil {
 			return nil, err
@@ -426,6 +437,7 @@ func (tx *Tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, erro
 
 func (tx *Tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	if tx.stmts != nil {
+		ctx = batchCtx(ctx)
 		st, err := tx.prepared(ctx, q)
 		if err == nil {
 			return st.QueryRowContext(ctx, args...)
