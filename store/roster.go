@@ -110,13 +110,10 @@ func (tx *Tx) ClearDirty(ctx context.Context, dirID string, items []DirtyRow) er
 		}
 		return nil
 	}
-	stmt, err := tx.tx.PrepareContext(ctx, tx.s.rebind("DELETE FROM dirty WHERE directory_id = ? AND kind = ? AND object_id = ? AND gen = ?"))
-	if err != nil {
-		return fmt.Errorf("clear dirty: %w", err)
-	}
-	defer stmt.Close()
+	// One row at a time through the batch's prepared statement: each is
+	// a primary-key lookup.
 	for _, d := range items {
-		if _, err := stmt.ExecContext(ctx, dirID, d.Kind, d.ObjectID, d.Gen); err != nil {
+		if _, err := tx.exec(ctx, "DELETE FROM dirty WHERE directory_id = ? AND kind = ? AND object_id = ? AND gen = ?", dirID, d.Kind, d.ObjectID, d.Gen); err != nil {
 			return fmt.Errorf("clear dirty: %w", err)
 		}
 	}
@@ -583,17 +580,11 @@ func (tx *Tx) ApplyRoster(ctx context.Context, teamID, dirID string, c *RosterCh
 			}
 		}
 	} else if len(c.RemoveLinks) > 0 {
-		stmt, err := tx.tx.PrepareContext(ctx, tx.s.rebind("DELETE FROM member_groups WHERE directory_id = ? AND user_id = ? AND group_id = ?"))
-		if err != nil {
-			return fmt.Errorf("remove member groups: %w", err)
-		}
 		for _, l := range c.RemoveLinks {
-			if _, err := stmt.ExecContext(ctx, dirID, l.UserID, l.GroupID); err != nil {
-				stmt.Close()
+			if _, err := tx.exec(ctx, "DELETE FROM member_groups WHERE directory_id = ? AND user_id = ? AND group_id = ?", dirID, l.UserID, l.GroupID); err != nil {
 				return fmt.Errorf("remove member groups: %w", err)
 			}
 		}
-		stmt.Close()
 	}
 	for start, end := 0, 0; start < len(c.AddLinks); start = end {
 		end = start + chunk(len(c.AddLinks)-start, 300)
