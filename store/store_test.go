@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -350,6 +351,55 @@ func TestConcurrentTransactionsAreIsolated(t *testing.T) {
 		}
 		if errs[3] == nil || !strings.Contains(errs[3].Error(), "panic: boom") {
 			t.Errorf("the panic did not reach its caller: %v", errs[3])
+		}
+	})
+}
+
+// Many writers at once: every transaction runs exactly once and none is
+// left waiting (on SQLite the callers take turns leading the batches).
+func TestManyConcurrentWriters(t *testing.T) {
+	forEngines(t, func(t *testing.T, s *store.Store) {
+		ctx := setup(t, s)
+		const writers, each = 16, 150
+		var wg sync.WaitGroup
+		var runs atomic.Int64
+		done := make(chan struct{})
+		for w := 0; w < writers; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				for i := 0; i < each; i++ {
+					err := s.WithTx(ctx, func(tx *store.Tx) error {
+						runs.Add(1)
+						return tx.MarkDirty(ctx, "d1", store.DirtyUser, fmt.Sprintf("u%d-%d", w, i), time.Now())
+					})
+					if err != nil {
+						t.Errorf("writer %d, tx %d: %v", w, i, err)
+						return
+					}
+				}
+			}(w)
+		}
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(60 * time.Second):
+			t.Fatal("writers still waiting after 60 s")
+		}
+		var items []store.DirtyRow
+		mustTx(t, s, func(tx *store.Tx) error {
+			var err error
+			items, err = tx.PendingDirty(ctx, "d1")
+			return err
+		})
+		n := 0
+		for _, it := range items {
+			if it.Kind == store.DirtyUser && strings.HasPrefix(it.ObjectID, "u") && strings.Contains(it.ObjectID, "-") {
+				n++
+			}
+		}
+		if n != writers*each || runs.Load() != writers*each {
+			t.Fatalf("%d rows, %d runs; want %d of each", n, runs.Load(), writers*each)
 		}
 	})
 }
