@@ -65,8 +65,25 @@ func (rt *ReadTx) PendingDirty(ctx context.Context, dirID string) ([]DirtyRow, e
 	return pendingDirty(ctx, rt.query, dirID)
 }
 
+// PendingDirtyFirst reads up to n pending items of a directory, in key
+// order (a whole-directory item first).
+func (tx *Tx) PendingDirtyFirst(ctx context.Context, dirID string, n int) ([]DirtyRow, error) {
+	return pendingDirtyQuery(ctx, tx.query, "SELECT kind, object_id, gen, observed_at FROM dirty WHERE directory_id = ? ORDER BY kind, object_id LIMIT ?", dirID, n)
+}
+
+// CountDirty counts a directory's pending items.
+func (s *Store) CountDirty(ctx context.Context, dirID string) (int, error) {
+	var n int
+	err := s.queryRow(ctx, "SELECT COUNT(*) FROM dirty WHERE directory_id = ?", dirID).Scan(&n)
+	return n, err
+}
+
 func pendingDirty(ctx context.Context, query queryFunc, dirID string) ([]DirtyRow, error) {
-	rows, err := query(ctx, "SELECT kind, object_id, gen, observed_at FROM dirty WHERE directory_id = ?", dirID)
+	return pendingDirtyQuery(ctx, query, "SELECT kind, object_id, gen, observed_at FROM dirty WHERE directory_id = ?", dirID)
+}
+
+func pendingDirtyQuery(ctx context.Context, query queryFunc, q string, args ...any) ([]DirtyRow, error) {
+	rows, err := query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read dirty: %w", err)
 	}

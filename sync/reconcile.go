@@ -56,7 +56,7 @@ type Result struct {
 // wholly dirty, or with many pending users, is reconciled in full.
 func (r *Reconciler) Reconcile(ctx context.Context, dirID string) (Result, error) {
 	start := time.Now()
-	res, err := r.incremental(ctx, dirID)
+	res, err := r.incrementalChunks(ctx, dirID)
 	if errors.Is(err, errUseFull) {
 		res, err = r.full(ctx, dirID)
 	}
@@ -99,8 +99,50 @@ func (r *Reconciler) logger() *slog.Logger {
 	return slog.Default()
 }
 
-func (r *Reconciler) incremental(ctx context.Context, dirID string) (Result, error) {
+// chunkItems is how many pending items one incremental transaction takes.
+// The transaction holds SQLite's single writer; under a stream of SCIM
+// writes a run of a few hundred users held it for milliseconds while every
+// request waited. In chunks the requests' batches interleave with the run.
+const chunkItems = 64
+
+// incrementalChunks applies what is pending in transactions of chunkItems
+// items each, until nothing is left (or a full run is due).
+func (r *Reconciler) incrementalChunks(ctx context.Context, dirID string) (Result, error) {
+	limitMax := r.IncrementalMax
+	if limitMax <= 0 {
+		limitMax = 20000
+	}
+	n, err := r.Store.CountDirty(ctx, dirID)
+	if err != nil {
+		return Result{}, err
+	}
+	if n > limitMax {
+		return Result{}, errUseFull // in bulk a full run is cheaper
+	}
+	total := Result{Mode: "none"}
+	// As many chunks as were pending when the run began: items marked
+	// since are left to the follow-up run their writes triggered, so a
+	// steady stream of writes cannot keep one run going.
+	for chunks := n/chunkItems + 1; chunks > 0; chunks-- {
+		res, more, err := r.incremental(ctx, dirID, chunkItems)
+		if err != nil {
+			return total, err
+		}
+		if res.Mode != "none" {
+			total.Mode = res.Mode
+		}
+		total.Changes += res.Changes
+		total.Pending += res.Pending
+		if !more {
+			break
+		}
+	}
+	return total, nil
+}
+
+func (r *Reconciler) incremental(ctx context.Context, dirID string, maxItems int) (Result, bool, error) {
 	res := Result{Mode: "incremental"}
+	more := false
 	var applied []store.DirtyRow
 	var dirType string
 	var nEvents int
@@ -111,9 +153,12 @@ func (r *Reconciler) incremental(ctx context.Context, dirID string) (Result, err
 			return err
 		}
 		dirType = dir.Type
-		items, err := tx.PendingDirty(ctx, dirID)
+		items, err := tx.PendingDirtyFirst(ctx, dirID, maxItems+1)
 		if err != nil {
 			return err
+		}
+		if len(items) > maxItems {
+			items, more = items[:maxItems], true
 		}
 		if len(items) == 0 {
 			res.Mode = "none"
@@ -262,11 +307,11 @@ func (r *Reconciler) incremental(ctx context.Context, dirID string) (Result, err
 		return nil
 	})
 	if err != nil {
-		return res, err
+		return res, false, err
 	}
 	res.Changes, res.Pending = nEvents, len(applied)
 	r.afterApply(dirID, dirType, applied, evTypes)
-	return res, nil
+	return res, more, nil
 }
 
 func (r *Reconciler) full(ctx context.Context, dirID string) (Result, error) {

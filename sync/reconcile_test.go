@@ -343,3 +343,56 @@ func TestEventPayloads(t *testing.T) {
 		}
 	})
 }
+
+// More pending items than one transaction takes: one Reconcile applies them
+// all, chunk by chunk, with one event per new member; with more pending
+// users than IncrementalMax it reconciles in full instead.
+func TestIncrementalInChunks(t *testing.T) {
+	forEngines(t, func(t *testing.T, e testenv.Engine) {
+		f := newFixture(t, e, cents(100))
+		f.group("g1", "Eng")
+		const n = 300 // several chunks
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("u%03d", i)
+			f.user(ids[i], true)
+		}
+		f.add("g1", ids[:n/2]...)
+		res := f.reconcile()
+		if res.Mode != "incremental" || res.Pending < n {
+			t.Fatalf("result %+v, want incremental over >= %d items", res, n)
+		}
+		if got := len(f.roster()); got != n {
+			t.Fatalf("%d members after one reconcile, want %d", got, n)
+		}
+		added := 0
+		for _, ev := range f.events() {
+			if ev == "member.added" {
+				added++
+			}
+		}
+		if added != n {
+			t.Fatalf("%d member.added events, want %d", added, n)
+		}
+		for _, id := range ids[:n/2] {
+			if g := f.roster()[id].Groups; len(g) != 1 || g[0] != "Eng" {
+				t.Fatalf("%s groups %v", id, g)
+			}
+			break
+		}
+		if again := f.reconcile(); again.Mode != "none" {
+			t.Fatalf("second reconcile %+v, want nothing pending", again)
+		}
+		// Many pending users: the run is a full one.
+		f.r.IncrementalMax = 10
+		for _, id := range ids[:20] {
+			f.user(id, false)
+		}
+		if res := f.reconcile(); res.Mode != "full" {
+			t.Fatalf("with 20 pending and IncrementalMax 10: %+v, want full", res)
+		}
+		if got := len(f.roster()); got != n-20 {
+			t.Fatalf("%d members, want %d", got, n-20)
+		}
+	})
+}
