@@ -633,14 +633,14 @@ func (s *Store) runBatch(batch []*writeReq) {
 		}
 		// One savepoint name for every caller (each is released before
 		// the next begins), so its three statements stay prepared.
-		if _, err := s.spExec(ctx, sqlTx, stmts, "SAVEPOINT w"); err != nil {
+		if _, err := r.tx.exec(ctx, "SAVEPOINT w"); err != nil {
 			r.done <- fmt.Errorf("savepoint: %w", err)
 			continue
 		}
 		err := runGuarded(r, r.tx)
 		if err != nil {
-			_, rbErr := s.spExec(ctx, sqlTx, stmts, "ROLLBACK TO w")
-			s.spExec(ctx, sqlTx, stmts, "RELEASE w")
+			_, rbErr := r.tx.exec(ctx, "ROLLBACK TO w")
+			r.tx.exec(ctx, "RELEASE w")
 			if rbErr != nil {
 				// The transaction is unusable: fail everyone.
 				sqlTx.Rollback()
@@ -656,7 +656,7 @@ func (s *Store) runBatch(batch []*writeReq) {
 			r.done <- err
 			continue
 		}
-		if _, err := s.spExec(ctx, sqlTx, stmts, "RELEASE w"); err != nil {
+		if _, err := r.tx.exec(ctx, "RELEASE w"); err != nil {
 			r.done <- fmt.Errorf("release savepoint: %w", err)
 			continue
 		}
@@ -673,16 +673,6 @@ func (s *Store) runBatch(batch []*writeReq) {
 		r.done <- err
 	}
 	s.keepStatements(stmts)
-}
-
-// spExec runs a savepoint statement of a batch through the statement cache.
-func (s *Store) spExec(ctx context.Context, sqlTx *sql.Tx, stmts map[string]*sql.Stmt, q string) (sql.Result, error) {
-	tx := &Tx{s: s, tx: sqlTx, stmts: stmts}
-	st, err := tx.prepared(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	return st.ExecContext(ctx)
 }
 
 // keepStatements keeps a finished batch's statements prepared on the (now

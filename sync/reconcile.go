@@ -99,6 +99,13 @@ func (r *Reconciler) logger() *slog.Logger {
 	return slog.Default()
 }
 
+func (r *Reconciler) incrementalMax() int {
+	if r.IncrementalMax > 0 {
+		return r.IncrementalMax
+	}
+	return 20000
+}
+
 // chunkItems is how many pending items one incremental transaction takes.
 // The transaction holds SQLite's single writer; under a stream of SCIM
 // writes a run of a few hundred users held it for milliseconds while every
@@ -108,10 +115,7 @@ const chunkItems = 64
 // incrementalChunks applies what is pending in transactions of chunkItems
 // items each, until nothing is left (or a full run is due).
 func (r *Reconciler) incrementalChunks(ctx context.Context, dirID string) (Result, error) {
-	limitMax := r.IncrementalMax
-	if limitMax <= 0 {
-		limitMax = 20000
-	}
+	limitMax := r.incrementalMax()
 	n, err := r.Store.CountDirty(ctx, dirID)
 	if err != nil {
 		return Result{}, err
@@ -164,10 +168,7 @@ func (r *Reconciler) incremental(ctx context.Context, dirID string, maxItems int
 			res.Mode = "none"
 			return nil
 		}
-		limitMax := r.IncrementalMax
-		if limitMax <= 0 {
-			limitMax = 20000
-		}
+		limitMax := r.incrementalMax()
 		users := map[string]bool{}
 		groups := map[string]bool{}
 		for _, it := range items {

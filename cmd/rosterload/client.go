@@ -48,16 +48,12 @@ type response struct {
 // do sends one request and reads the whole answer, so the connection is
 // reused. body may be nil, []byte or any JSON-able value.
 func (c *client) do(ctx context.Context, method, rawURL, token string, body any) (*response, error) {
+	raw, err := encodeBody(body)
+	if err != nil {
+		return nil, err
+	}
 	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case []byte:
-		rd = bytes.NewReader(b)
-	default:
-		raw, err := json.Marshal(b)
-		if err != nil {
-			return nil, err
-		}
+	if raw != nil {
 		rd = bytes.NewReader(raw)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, rawURL, rd)
@@ -78,6 +74,19 @@ func (c *client) do(ctx context.Context, method, rawURL, token string, body any)
 		return nil, err
 	}
 	return &response{status: resp.StatusCode, body: b, header: resp.Header}, nil
+}
+
+// encodeBody turns a request body (nil, []byte or any JSON-able value)
+// into bytes; nil stays nil.
+func encodeBody(body any) ([]byte, error) {
+	switch b := body.(type) {
+	case nil:
+		return nil, nil
+	case []byte:
+		return b, nil
+	default:
+		return json.Marshal(b)
+	}
 }
 
 func (c *client) admin(ctx context.Context, method, path string, body any) (*response, error) {
@@ -106,16 +115,9 @@ func (c *client) scim(ctx context.Context, method, path string, body any) (*resp
 	if c.raw == nil {
 		return c.do(ctx, method, c.scimBase+path, c.scimTok, body)
 	}
-	var raw []byte
-	switch b := body.(type) {
-	case nil:
-	case []byte:
-		raw = b
-	default:
-		var err error
-		if raw, err = json.Marshal(b); err != nil {
-			return nil, err
-		}
+	raw, err := encodeBody(body)
+	if err != nil {
+		return nil, err
 	}
 	u, err := url.Parse(c.scimBase + path)
 	if err != nil {

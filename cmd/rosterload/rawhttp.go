@@ -2,13 +2,13 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"net/textproto"
 	"net/url"
 	"strconv"
@@ -162,30 +162,13 @@ func (c *rawConn) roundTrip(ctx context.Context, host, method, target, token str
 }
 
 func readChunked(br *bufio.Reader) ([]byte, error) {
-	var out bytes.Buffer
-	tp := textproto.NewReader(br)
-	for {
-		line, err := tp.ReadLine()
-		if err != nil {
-			return nil, err
-		}
-		size, _, _ := strings.Cut(line, ";")
-		n, err := strconv.ParseInt(strings.TrimSpace(size), 16, 64)
-		if err != nil || n < 0 {
-			return nil, fmt.Errorf("bad chunk size %q", line)
-		}
-		if n == 0 {
-			// Trailers, then the empty line.
-			if _, err := tp.ReadMIMEHeader(); err != nil {
-				return nil, err
-			}
-			return out.Bytes(), nil
-		}
-		if _, err := io.CopyN(&out, br, n); err != nil {
-			return nil, err
-		}
-		if crlf, err := tp.ReadLine(); err != nil || crlf != "" {
-			return nil, fmt.Errorf("chunk not followed by CRLF")
-		}
+	b, err := io.ReadAll(httputil.NewChunkedReader(br))
+	if err != nil {
+		return nil, err
 	}
+	// Trailers, up to the empty line that ends the message.
+	if _, err := textproto.NewReader(br).ReadMIMEHeader(); err != nil {
+		return nil, err
+	}
+	return b, nil
 }

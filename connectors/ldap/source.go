@@ -197,6 +197,13 @@ func (s *Source) withSession(ctx context.Context, fn func(*session) error) error
 func (s *Source) Full(ctx context.Context) (*rsync.Snapshot, json.RawMessage, error) {
 	s.poll.Lock()
 	defer s.poll.Unlock()
+	return s.listAll(ctx)
+}
+
+// listAll lists the whole directory in a session and keeps its DN index
+// for the next Changes (dropping it when the listing fails). The caller
+// holds s.poll.
+func (s *Source) listAll(ctx context.Context) (*rsync.Snapshot, json.RawMessage, error) {
 	var (
 		snap *rsync.Snapshot
 		cur  json.RawMessage
@@ -476,20 +483,10 @@ func (s *Source) Changes(ctx context.Context, cursor json.RawMessage) (*rsync.De
 // fullAsDelta runs the periodic full listing and returns it as a Delta
 // whose Present set names everything that exists.
 func (s *Source) fullAsDelta(ctx context.Context) (*rsync.Delta, json.RawMessage, error) {
-	var (
-		snap *rsync.Snapshot
-		cur  json.RawMessage
-		idx  *dnIndex
-	)
-	err := s.withSession(ctx, func(sess *session) error {
-		var err error
-		snap, cur, idx, err = s.full(ctx, sess)
-		return err
-	})
+	snap, cur, err := s.listAll(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	s.idx, s.idxCursor = idx, string(cur)
 	d := &rsync.Delta{Users: snap.Users, Groups: snap.Groups, Skipped: snap.Skipped,
 		Present: make(map[string]struct{}, len(snap.Users)+len(snap.Groups))}
 	for _, u := range snap.Users {

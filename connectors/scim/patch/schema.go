@@ -138,17 +138,24 @@ func valueList(name string) Attribute {
 	return multi(name, str("value"), displayAttr, typeAttr, primaryAttr)
 }
 
-// UserSchema is the core User schema (RFC 7643 §4.1) with the enterprise
-// User extension (§4.3), as roster uses them.
-var UserSchema = Schema{
-	URN: UserURN,
-	Attributes: []Attribute{
+// withCommon puts the attributes every resource has (RFC 7643 §3.1) before
+// a resource's own.
+func withCommon(own []Attribute) []Attribute {
+	return append([]Attribute{
 		{Name: "id", CaseExact: true, Mutability: ReadOnly},
 		{Name: "externalId", CaseExact: true},
 		{Name: "meta", Type: Complex, Mutability: ReadOnly, Sub: []Attribute{
 			str("resourceType"), {Name: "created", Type: DateTime}, {Name: "lastModified", Type: DateTime},
 			{Name: "location", Type: Reference, CaseExact: true}, {Name: "version", CaseExact: true},
 		}},
+	}, own...)
+}
+
+// UserSchema is the core User schema (RFC 7643 §4.1) with the enterprise
+// User extension (§4.3), as roster uses them.
+var UserSchema = Schema{
+	URN: UserURN,
+	Attributes: withCommon([]Attribute{
 		{Name: "userName", Required: true},
 		{Name: "name", Type: Complex, Sub: []Attribute{
 			str("formatted"), str("familyName"), str("givenName"), str("middleName"),
@@ -171,7 +178,7 @@ var UserSchema = Schema{
 		valueList("entitlements"),
 		valueList("roles"),
 		multi("x509Certificates", Attribute{Name: "value", Type: Binary, CaseExact: true}, displayAttr, typeAttr, primaryAttr),
-	},
+	}),
 	Extensions: []Extension{{
 		URN: EnterpriseURN,
 		Attributes: []Attribute{
@@ -189,13 +196,7 @@ var UserSchema = Schema{
 // resource ids and compare case-exactly.
 var GroupSchema = Schema{
 	URN: GroupURN,
-	Attributes: []Attribute{
-		{Name: "id", CaseExact: true, Mutability: ReadOnly},
-		{Name: "externalId", CaseExact: true},
-		{Name: "meta", Type: Complex, Mutability: ReadOnly, Sub: []Attribute{
-			str("resourceType"), {Name: "created", Type: DateTime}, {Name: "lastModified", Type: DateTime},
-			{Name: "location", Type: Reference, CaseExact: true}, {Name: "version", CaseExact: true},
-		}},
+	Attributes: withCommon([]Attribute{
 		{Name: "displayName", Required: true},
 		{Name: "members", Type: Complex, MultiValued: true, Sub: []Attribute{
 			{Name: "value", CaseExact: true, Required: true, Mutability: Immutable},
@@ -203,5 +204,5 @@ var GroupSchema = Schema{
 			{Name: "display", Mutability: ReadOnly},
 			{Name: "type", Mutability: Immutable},
 		}},
-	},
+	}),
 }
