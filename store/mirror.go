@@ -178,7 +178,7 @@ func (s *Store) UserEmails(ctx context.Context, dirID string, ids []string) (map
 // version and marks it dirty. A userName already used by another user of the
 // directory is ErrConflict.
 func (tx *Tx) PutUser(ctx context.Context, u *User, observed time.Time) error {
-	now := time.Now().UTC()
+	now := storedNow()
 	if u.CreatedAt.IsZero() {
 		u.CreatedAt = now
 	}
@@ -264,7 +264,7 @@ func (tx *Tx) GetGroup(ctx context.Context, dirID, id string, lock bool) (*Group
 // PutGroup inserts or replaces a mirror group and marks it dirty. A
 // displayName already used by another group of the directory is ErrConflict.
 func (tx *Tx) PutGroup(ctx context.Context, g *Group, observed time.Time) error {
-	now := time.Now().UTC()
+	now := storedNow()
 	if g.CreatedAt.IsZero() {
 		g.CreatedAt = now
 	}
@@ -288,11 +288,17 @@ func (tx *Tx) PutGroup(ctx context.Context, g *Group, observed time.Time) error 
 }
 
 // TouchGroup bumps a group's version and modification time (after a member
-// change) without rewriting it.
-func (tx *Tx) TouchGroup(ctx context.Context, dirID, id string) error {
-	_, err := tx.exec(ctx, "UPDATE mirror_groups SET version = version + 1, updated_at = ? WHERE directory_id = ? AND id = ?", micros(time.Now()), dirID, id)
-	return err
+// change) without rewriting it, and returns the time it recorded.
+func (tx *Tx) TouchGroup(ctx context.Context, dirID, id string) (time.Time, error) {
+	now := storedNow()
+	_, err := tx.exec(ctx, "UPDATE mirror_groups SET version = version + 1, updated_at = ? WHERE directory_id = ? AND id = ?", micros(now), dirID, id)
+	return now, err
 }
+
+// storedNow is the current time at the precision the store keeps
+// (microseconds), so that what a write answers (meta.lastModified) is what
+// a later read returns.
+func storedNow() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
 // DeleteGroup removes a mirror group, its member rows and its rows as a
 // member of other groups; every user and group under it is marked dirty.
@@ -534,7 +540,7 @@ func dedupe(ids []string) []string {
 // statement, and marks them dirty. It is the fast path of a first sync; a
 // user that already exists is an error.
 func (tx *Tx) InsertUsers(ctx context.Context, users []*User, observed time.Time) error {
-	now := time.Now().UTC()
+	now := storedNow()
 	const cols = 14
 	const batch = 60
 	for start, end := 0, 0; start < len(users); start = end {

@@ -245,11 +245,12 @@ func (s *Server) patchGroup(ctx context.Context, r *http.Request, dir *dirEntry,
 			}
 		}
 		if memberChange && !changed {
-			if err := tx.TouchGroup(ctx, dir.dir.ID, id); err != nil {
+			at, err := tx.TouchGroup(ctx, dir.dir.ID, id)
+			if err != nil {
 				return err
 			}
 			g.Version++
-			g.UpdatedAt = now
+			g.UpdatedAt = at
 		}
 		changed = changed || memberChange
 		return nil

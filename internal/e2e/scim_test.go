@@ -857,3 +857,38 @@ func TestSCIMRateLimitAndRequestLog(t *testing.T) {
 		cfg.SCIM.Burst = 5
 	})
 }
+
+// What a write answers in meta is what later reads return: clients keep
+// meta.lastModified and meta.created from the write's answer and compare.
+var _ = golden.add("SCIMMetaTimesStable", func(t *testing.T, c *idp) {
+	meta := func(m map[string]any) (string, string) {
+		mt, _ := m["meta"].(map[string]any)
+		created, _ := mt["created"].(string)
+		modified, _ := mt["lastModified"].(string)
+		if created == "" || modified == "" {
+			t.Fatalf("meta without created/lastModified: %v", m)
+		}
+		return created, modified
+	}
+	same := func(what string, wrote, read map[string]any) {
+		t.Helper()
+		wc, wm := meta(wrote)
+		rc, rm := meta(read)
+		if wc != rc || wm != rm {
+			t.Errorf("%s: the write answered created %s lastModified %s, a read returns %s and %s", what, wc, wm, rc, rm)
+		}
+	}
+	u := c.must(201, "POST", "/Users", map[string]any{"schemas": []string{urnUser}, "userName": "tim", "emails": []any{map[string]any{"value": "tim@example.com", "primary": true}}})
+	id := u["id"].(string)
+	same("user create", u, c.must(200, "GET", "/Users/"+id, nil))
+	p := c.patch(200, "/Users/"+id, `{"op": "replace", "path": "title", "value": "Lead"}`)
+	same("user PATCH", p, c.must(200, "GET", "/Users/"+id, nil))
+	g := c.must(201, "POST", "/Groups", map[string]any{"schemas": []string{urnGroup}, "displayName": "Ops"})
+	gid := g["id"].(string)
+	same("group create", g, c.must(200, "GET", "/Groups/"+gid, nil))
+	// A member-only PATCH asked to return the group goes through the
+	// version bump alone, without rewriting the group.
+	pg := c.must(200, "PATCH", "/Groups/"+gid+"?attributes=meta,displayName", map[string]any{"schemas": []string{urnPatchOp},
+		"Operations": []any{map[string]any{"op": "add", "path": "members", "value": []any{map[string]any{"value": id}}}}})
+	same("group member PATCH", pg, c.must(200, "GET", "/Groups/"+gid, nil))
+})

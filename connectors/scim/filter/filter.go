@@ -264,9 +264,17 @@ func parse(s string, outer, fast bool) (Expr, error) {
 	}
 	lib, err := fp.ParseFilterNumber([]byte(text))
 	if err != nil {
-		return nil, errorf(orig, "syntax error: %v", err)
+		return nil, syntaxError(orig)
 	}
 	return convert(orig, lib, prefix, refs)
+}
+
+// syntaxError words a parser failure for the client: the parser's own
+// message names its grammar rules and points at where it began
+// backtracking, which helps no one, so the answer says what a filter looks
+// like instead.
+func syntaxError(orig string) *Error {
+	return errorf(orig, `cannot parse %q: a filter is an attribute, an operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr) and a value, such as userName eq "ann@example.com", joined with and, or, not and parentheses`, orig)
 }
 
 // placeholderPrefix returns an attribute name prefix that does not occur in s.

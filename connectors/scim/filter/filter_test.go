@@ -201,6 +201,15 @@ func TestParseErrors(t *testing.T) {
 		if !errors.As(err, &fe) || fe.ScimType() != "invalidFilter" || fe.Status() != 400 {
 			t.Errorf("Parse(%q): error %T %v is not an invalidFilter *Error", s, err, err)
 		}
+		// The detail is for the person reading the identity provider's
+		// log: none of the parser library's grammar rule names.
+		if strings.Contains(err.Error(), "op.") || strings.Contains(err.Error(), "func") || strings.Contains(err.Error(), "conflict") {
+			t.Errorf("Parse(%q): detail %q shows the parser's internals", s, err)
+		}
+	}
+	_, err := Parse(`userName xx "a"`)
+	if want := `cannot parse "userName xx \"a\"": a filter is an attribute, an operator`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Parse with an unknown operator: %v, want a detail containing %s", err, want)
 	}
 }
 
