@@ -288,11 +288,21 @@ func (tx *Tx) PutGroup(ctx context.Context, g *Group, observed time.Time) error 
 }
 
 // TouchGroup bumps a group's version and modification time (after a member
-// change) without rewriting it, and returns the time it recorded.
-func (tx *Tx) TouchGroup(ctx context.Context, dirID, id string) (time.Time, error) {
+// change) without rewriting it, and returns the new version and the time it
+// recorded; a group that is gone is ErrNotFound. On PostgreSQL the update
+// locks the group's row until the transaction ends, so callers that only
+// add or remove member rows can leave the lock to this last statement.
+func (tx *Tx) TouchGroup(ctx context.Context, dirID, id string) (int64, time.Time, error) {
 	now := storedNow()
-	_, err := tx.exec(ctx, "UPDATE mirror_groups SET version = version + 1, updated_at = ? WHERE directory_id = ? AND id = ?", micros(now), dirID, id)
-	return now, err
+	var version int64
+	err := tx.queryRow(ctx, "UPDATE mirror_groups SET version = version + 1, updated_at = ? WHERE directory_id = ? AND id = ? RETURNING version", micros(now), dirID, id).Scan(&version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, now, fmt.Errorf("group %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return 0, now, fmt.Errorf("touch group: %w", err)
+	}
+	return version, now, nil
 }
 
 // storedNow is the current time at the precision the store keeps

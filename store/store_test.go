@@ -151,6 +151,25 @@ func TestMirrorUsersAndGroups(t *testing.T) {
 			}
 			return nil
 		})
+		// A version bump answers the new version and the stored time;
+		// a group that is gone is ErrNotFound.
+		g1, _ := s.GetGroup(ctx, "d1", "g1")
+		mustTx(t, s, func(tx *store.Tx) error {
+			v, at, err := tx.TouchGroup(ctx, "d1", "g1")
+			if err != nil || v != g1.Version+1 {
+				return fmt.Errorf("touch: version %d (was %d), %v", v, g1.Version, err)
+			}
+			if got, _ := tx.GetGroup(ctx, "d1", "g1", false); got == nil || !got.UpdatedAt.Equal(at) || got.Version != v {
+				return fmt.Errorf("touch answered %d at %v, the group holds %+v", v, at, got)
+			}
+			return nil
+		})
+		if err := s.WithTx(ctx, func(tx *store.Tx) error {
+			_, _, err := tx.TouchGroup(ctx, "d1", "nope")
+			return err
+		}); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("touching a missing group: %v", err)
+		}
 		// Deleting a user removes their memberships.
 		mustTx(t, s, func(tx *store.Tx) error { return tx.DeleteUser(ctx, "d1", "u1", now) })
 		if ms, _ := s.ListMembers(ctx, "d1", "g1"); len(ms) != 0 {

@@ -146,8 +146,14 @@ func (s *Server) patchGroup(ctx context.Context, r *http.Request, dir *dirEntry,
 	}
 	var g *store.Group
 	changed := false
+	// Plain member deltas commute: each adds or removes rows and the
+	// version bump comes last, so they need no lock on the group's row
+	// until then (on PostgreSQL, TouchGroup's update takes it for just the
+	// commit). Anything that reads the group to decide what to write
+	// (If-Match, attributes, a member list to diff) locks it first.
+	lock := ifMatch != "" || len(gp.Ops) > 0 || gp.NeedsMembers || gp.ReplaceMembers
 	err = s.opt.Store.WithTx(ctx, func(tx *store.Tx) error {
-		cur, err := tx.GetGroup(ctx, dir.dir.ID, id, true)
+		cur, err := tx.GetGroup(ctx, dir.dir.ID, id, lock)
 		if err != nil {
 			return err
 		}
@@ -245,12 +251,11 @@ func (s *Server) patchGroup(ctx context.Context, r *http.Request, dir *dirEntry,
 			}
 		}
 		if memberChange && !changed {
-			at, err := tx.TouchGroup(ctx, dir.dir.ID, id)
+			v, at, err := tx.TouchGroup(ctx, dir.dir.ID, id)
 			if err != nil {
 				return err
 			}
-			g.Version++
-			g.UpdatedAt = at
+			g.Version, g.UpdatedAt = v, at
 		}
 		changed = changed || memberChange
 		return nil

@@ -619,12 +619,14 @@ var _ = golden.add("SCIMConcurrentMemberAdds", func(t *testing.T, c *idp) {
 	gid := c.group("Busy")
 	var wg sync.WaitGroup
 	statuses := make([]int, n)
+	etags := make([]string, n)
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			body := `{"schemas": ["` + urnPatchOp + `"], "Operations": [{"op": "add", "path": "members", "value": [{"value": "` + ids[i] + `"}]}]}`
-			statuses[i] = c.r.Do("PATCH", c.d.BaseURL+"/Groups/"+gid, c.d.Token, body).Status
+			resp := c.r.Do("PATCH", c.d.BaseURL+"/Groups/"+gid, c.d.Token, body)
+			statuses[i], etags[i] = resp.Status, resp.Header.Get("ETag")
 		}()
 	}
 	wg.Wait()
@@ -632,6 +634,23 @@ var _ = golden.add("SCIMConcurrentMemberAdds", func(t *testing.T, c *idp) {
 		if st != 204 {
 			t.Fatalf("concurrent PATCH %d = %d", i, st)
 		}
+	}
+	// Each add bumped the version once, and each answer named the version
+	// its own change made: versions 2 to n+1, each once.
+	seen := map[string]bool{}
+	for i, et := range etags {
+		if seen[et] {
+			t.Fatalf("two concurrent PATCHes answered ETag %s (PATCH %d)", et, i)
+		}
+		seen[et] = true
+	}
+	for v := 2; v <= n+1; v++ {
+		if !seen[fmt.Sprintf(`W/"%d"`, v)] {
+			t.Fatalf("no PATCH answered version %d; answers %v", v, etags)
+		}
+	}
+	if et := c.send("GET", "/Groups/"+gid, nil).Header.Get("ETag"); et != fmt.Sprintf(`W/"%d"`, n+1) {
+		t.Fatalf("group version after %d adds = %s", n, et)
 	}
 	if got := c.memberIDs(gid); len(got) != n {
 		t.Fatalf("group has %d members after %d concurrent adds", len(got), n)
