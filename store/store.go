@@ -65,6 +65,9 @@ type Store struct {
 	// writeStmts holds statements prepared on the SQLite writer's single
 	// connection, reused by later batches; only the writer goroutine uses it.
 	writeStmts *stmtLRU
+	// reqLog is the SQLite request log's own database (nil on PostgreSQL,
+	// where the log is a table of the main database); see reqlog.go.
+	reqLog *sql.DB
 }
 
 // Open opens (creating if needed) the database. An empty url means SQLite in
@@ -83,6 +86,10 @@ func Open(ctx context.Context, url, dataDir string) (*Store, error) {
 		}
 		st, err := openSQLite(path)
 		if err != nil {
+			return nil, err
+		}
+		if st.reqLog, err = openReqLog(ctx, path); err != nil {
+			st.Close()
 			return nil, err
 		}
 		s = st
@@ -175,6 +182,11 @@ func (s *Store) Close() error {
 	}
 	if s.r != s.w {
 		if e := s.r.Close(); err == nil {
+			err = e
+		}
+	}
+	if s.reqLog != nil {
+		if e := s.reqLog.Close(); err == nil {
 			err = e
 		}
 	}
