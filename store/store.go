@@ -577,10 +577,48 @@ func (s *Store) submit(ctx context.Context, fn func(tx *Tx) error) error {
 // maxBatch bounds how many callers share one SQLite transaction.
 const maxBatch = 128
 
+// Group commit. Most of a small write's cost on SQLite is its commit: the
+// WAL frames of every page the batch touched, two pwrite calls each, and
+// callers writing at once touch mostly the same pages (the tails of the
+// same indexes). So when the previous batch had company, the writer waits
+// up to groupCommitDelay for up to groupCommitTarget callers before it
+// begins. A lone caller (the previous batch had one) never waits. Measured
+// with 8 SCIM clients on 2 cores: creates 4,160–4,250 → 4,440–4,700/s,
+// 265 → 230–243 µs CPU per request, p99 8.2 → 6.5–7.0 ms; member-adds and
+// push→roster lag unchanged or better (docs/PERFORMANCE.md).
+const (
+	groupCommitDelay  = 300 * time.Microsecond
+	groupCommitTarget = 8
+)
+
+// gather adds callers that arrive within groupCommitDelay to batch, until it
+// holds groupCommitTarget. The timer is the writer's own, reused.
+func (s *Store) gather(batch []*writeReq, t **time.Timer) []*writeReq {
+	if *t == nil {
+		*t = time.NewTimer(groupCommitDelay)
+	} else {
+		(*t).Reset(groupCommitDelay)
+	}
+	defer (*t).Stop()
+	for len(batch) < groupCommitTarget {
+		select {
+		case r := <-s.writes:
+			batch = append(batch, r)
+		case <-(*t).C:
+			return batch
+		case <-s.quit:
+			return batch
+		}
+	}
+	return batch
+}
+
 // combine is the SQLite writer: it takes whatever transactions are waiting,
 // runs each as a savepoint of one transaction and commits once.
 func (s *Store) combine() {
 	defer s.wg.Done()
+	var wait *time.Timer
+	last := 0 // callers in the previous batch
 	for {
 		var first *writeReq
 		select {
@@ -605,6 +643,10 @@ func (s *Store) combine() {
 				break drain
 			}
 		}
+		if len(batch) < groupCommitTarget && last >= 2 {
+			batch = s.gather(batch, &wait)
+		}
+		last = len(batch)
 		s.runBatch(batch)
 		if s.truncateWAL.Swap(false) {
 			// On the writer's own connection: when another connection
