@@ -18,6 +18,10 @@ import (
 // milliseconds while SCIM writes waited. On PostgreSQL the log stays in the
 // main database, where neither happens.
 
+// reqLogSchema is the request log file's schema. It repeats the table that
+// migration 0001 creates in the main database (where PostgreSQL keeps it,
+// and where it stays unused on SQLite): migrations are frozen history, and
+// this file is created on its own, outside them.
 const reqLogSchema = `CREATE TABLE IF NOT EXISTS scim_requests (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
     directory_id TEXT NOT NULL,
@@ -62,34 +66,26 @@ func openReqLog(ctx context.Context, path string) (*sql.DB, error) {
 	return db, nil
 }
 
-// LogSCIMRequests appends SCIM request log entries.
+// LogSCIMRequests appends SCIM request log entries, in one transaction.
 func (s *Store) LogSCIMRequests(ctx context.Context, reqs []SCIMRequest) error {
 	if len(reqs) == 0 {
 		return nil
-	}
-	insert := func(exec func(ctx context.Context, q string, args ...any) (sql.Result, error)) error {
-		for start, end := 0, 0; start < len(reqs); start = end {
-			end = start + chunk(len(reqs)-start, 100)
-			args := make([]any, 0, 8*(end-start))
-			for _, r := range reqs[start:end] {
-				args = append(args, r.DirectoryID, micros(r.At), r.Method, r.Path, r.Status, r.Duration.Microseconds(), r.Error, r.Body)
-			}
-			if _, err := exec(ctx, "INSERT INTO scim_requests (directory_id, at, method, path, status, duration_us, error, body) VALUES "+placeholders(end-start, 8), args...); err != nil {
-				return fmt.Errorf("log scim requests: %w", err)
-			}
-		}
-		return nil
-	}
-	if s.reqLog == nil {
-		return s.WithTx(ctx, func(tx *Tx) error { return insert(tx.exec) })
 	}
 	tx, err := s.reqLog.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("log scim requests: %w", err)
 	}
-	if err := insert(tx.ExecContext); err != nil {
-		tx.Rollback()
-		return err
+	defer tx.Rollback()
+	for start, end := 0, 0; start < len(reqs); start = end {
+		end = start + chunk(len(reqs)-start, 100)
+		args := make([]any, 0, 8*(end-start))
+		for _, r := range reqs[start:end] {
+			args = append(args, r.DirectoryID, micros(r.At), r.Method, r.Path, r.Status, r.Duration.Microseconds(), r.Error, r.Body)
+		}
+		q := "INSERT INTO scim_requests (directory_id, at, method, path, status, duration_us, error, body) VALUES " + placeholders(end-start, 8)
+		if _, err := tx.ExecContext(ctx, s.rebind(q), args...); err != nil {
+			return fmt.Errorf("log scim requests: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("log scim requests: %w", err)
@@ -102,14 +98,7 @@ func (s *Store) ListSCIMRequests(ctx context.Context, dirID string, before int64
 	if before <= 0 {
 		before = 1<<62 - 1
 	}
-	const q = "SELECT id, directory_id, at, method, path, status, duration_us, error, body FROM scim_requests WHERE directory_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
-	var rows *sql.Rows
-	var err error
-	if s.reqLog != nil {
-		rows, err = s.reqLog.QueryContext(ctx, q, dirID, before, limit)
-	} else {
-		rows, err = s.query(ctx, q, dirID, before, limit)
-	}
+	rows, err := s.reqLog.QueryContext(ctx, s.rebind("SELECT id, directory_id, at, method, path, status, duration_us, error, body FROM scim_requests WHERE directory_id = ? AND id < ? ORDER BY id DESC LIMIT ?"), dirID, before, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list scim requests: %w", err)
 	}
@@ -130,23 +119,10 @@ func (s *Store) ListSCIMRequests(ctx context.Context, dirID string, before int64
 
 // PruneSCIMRequests deletes request log entries older than t.
 func (s *Store) PruneSCIMRequests(ctx context.Context, t time.Time) (int64, error) {
-	const q = "DELETE FROM scim_requests WHERE at < ?"
-	if s.reqLog != nil {
-		res, err := s.reqLog.ExecContext(ctx, q, micros(t))
-		if err != nil {
-			return 0, fmt.Errorf("prune scim requests: %w", err)
-		}
-		n, _ := res.RowsAffected()
-		return n, nil
+	res, err := s.reqLog.ExecContext(ctx, s.rebind("DELETE FROM scim_requests WHERE at < ?"), micros(t))
+	if err != nil {
+		return 0, fmt.Errorf("prune scim requests: %w", err)
 	}
-	var n int64
-	err := s.WithTx(ctx, func(tx *Tx) error {
-		res, err := tx.exec(ctx, q, micros(t))
-		if err != nil {
-			return fmt.Errorf("prune scim requests: %w", err)
-		}
-		n, _ = res.RowsAffected()
-		return nil
-	})
-	return n, err
+	n, _ := res.RowsAffected()
+	return n, nil
 }

@@ -65,8 +65,8 @@ type Store struct {
 	// writeStmts holds statements prepared on the SQLite writer's single
 	// connection, reused by later batches; only the writer goroutine uses it.
 	writeStmts *stmtLRU
-	// reqLog is the SQLite request log's own database (nil on PostgreSQL,
-	// where the log is a table of the main database); see reqlog.go.
+	// reqLog holds the SCIM request log: on SQLite a database file of its
+	// own, on PostgreSQL the main database (see reqlog.go).
 	reqLog *sql.DB
 }
 
@@ -101,7 +101,7 @@ func Open(ctx context.Context, url, dataDir string) (*Store, error) {
 		db.SetMaxOpenConns(32)
 		db.SetMaxIdleConns(16)
 		db.SetConnMaxIdleTime(5 * time.Minute)
-		s = &Store{engine: Postgres, w: db, r: db}
+		s = &Store{engine: Postgres, w: db, r: db, reqLog: db}
 	default:
 		return nil, fmt.Errorf("database url %q: want empty (SQLite in the data dir), sqlite:PATH or postgres://", redactURL(url))
 	}
@@ -185,7 +185,7 @@ func (s *Store) Close() error {
 			err = e
 		}
 	}
-	if s.reqLog != nil {
+	if s.reqLog != nil && s.reqLog != s.w {
 		if e := s.reqLog.Close(); err == nil {
 			err = e
 		}
@@ -592,19 +592,15 @@ const (
 )
 
 // gather adds callers that arrive within groupCommitDelay to batch, until it
-// holds groupCommitTarget. The timer is the writer's own, reused.
-func (s *Store) gather(batch []*writeReq, t **time.Timer) []*writeReq {
-	if *t == nil {
-		*t = time.NewTimer(groupCommitDelay)
-	} else {
-		(*t).Reset(groupCommitDelay)
-	}
-	defer (*t).Stop()
+// holds groupCommitTarget. t is the writer's own stopped timer, reused.
+func (s *Store) gather(batch []*writeReq, t *time.Timer) []*writeReq {
+	t.Reset(groupCommitDelay)
+	defer t.Stop()
 	for len(batch) < groupCommitTarget {
 		select {
 		case r := <-s.writes:
 			batch = append(batch, r)
-		case <-(*t).C:
+		case <-t.C:
 			return batch
 		case <-s.quit:
 			return batch
@@ -617,7 +613,8 @@ func (s *Store) gather(batch []*writeReq, t **time.Timer) []*writeReq {
 // runs each as a savepoint of one transaction and commits once.
 func (s *Store) combine() {
 	defer s.wg.Done()
-	var wait *time.Timer
+	wait := time.NewTimer(groupCommitDelay)
+	wait.Stop()
 	last := 0 // callers in the previous batch
 	for {
 		var first *writeReq
@@ -644,7 +641,7 @@ func (s *Store) combine() {
 			}
 		}
 		if len(batch) < groupCommitTarget && last >= 2 {
-			batch = s.gather(batch, &wait)
+			batch = s.gather(batch, wait)
 		}
 		last = len(batch)
 		s.runBatch(batch)

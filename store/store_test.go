@@ -375,7 +375,7 @@ func TestConcurrentTransactionsAreIsolated(t *testing.T) {
 }
 
 // Many writers at once: every transaction runs exactly once and none is
-// left waiting (on SQLite the callers take turns leading the batches).
+// left waiting (on SQLite the writer runs them in shared batches).
 func TestManyConcurrentWriters(t *testing.T) {
 	forEngines(t, func(t *testing.T, s *store.Store) {
 		ctx := setup(t, s)
