@@ -74,6 +74,9 @@ func (f *feed) poll(ctx context.Context) (bool, error) {
 	t0 := time.Now()
 	res, err := f.c.admin(ctx, "GET", fmt.Sprintf("/teams/%s/events?after=%s&limit=%d", f.c.teamID, url.QueryEscape(f.cursor), limit), nil)
 	t1 := time.Now()
+	if err != nil && ctx.Err() != nil {
+		return false, err // the poll was cut short by the end of the run, not failed
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.polls++
@@ -280,6 +283,7 @@ func (s *scenario) lag(ctx context.Context) error {
 	if s.srv != nil && s.srv.pid != 0 {
 		el := sendEnd.Sub(start)
 		out.Writes.ServerCPU = &ServerCPU{Cores: cpu.Seconds() / el.Seconds(), PerRequestUs: float64(cpu.Microseconds()) / float64(max(1, total))}
+		out.Writes.ServerRSSMiB = s.srv.rssMiB()
 	}
 	out.AchievedRate = float64(len(rec.lat)) / out.Seconds
 	var fromSend, fromAnswer, commit, slip []time.Duration
