@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 )
@@ -616,4 +617,101 @@ func (tx *Tx) InsertMemberships(ctx context.Context, dirID string, rows []Member
 		}
 	}
 	return nil
+}
+
+// GroupRef is a group that holds a member, directly or through nesting.
+type GroupRef struct {
+	ID          string
+	DisplayName string
+	Direct      bool
+}
+
+// maxNesting bounds how many levels of nested groups GroupsOf follows.
+const maxNesting = 64
+
+// GroupsOf gives, for each of ids (users or groups), the groups that hold it:
+// first those listing it as a member (Direct), then the groups holding those,
+// level by level, each group once. Cycles and more than maxNesting levels
+// are cut. Each list is ordered by display name, direct groups first; ids in
+// no group are absent from the map.
+func (s *Store) GroupsOf(ctx context.Context, dirID string, ids []string) (map[string][]GroupRef, error) {
+	type edge struct{ group, name string }
+	parents := map[string][]edge{} // member id -> groups listing it
+	expanded := map[string]bool{}
+	frontier := dedupe(ids)
+	for level := 0; len(frontier) > 0 && level <= maxNesting; level++ {
+		var next []string
+		for start, end := 0, 0; start < len(frontier); start = end {
+			end = start + chunk(len(frontier)-start, 500)
+			part := frontier[start:end]
+			args := make([]any, 0, len(part)+1)
+			args = append(args, dirID)
+			for _, id := range part {
+				expanded[id] = true
+				args = append(args, id)
+			}
+			rows, err := s.query(ctx, "SELECT m.member_id, m.group_id, g.display_name FROM mirror_members m JOIN mirror_groups g ON g.directory_id = m.directory_id AND g.id = m.group_id WHERE m.directory_id = ? AND m.member_id IN ("+qs(len(part))+")", args...)
+			if err != nil {
+				return nil, fmt.Errorf("groups of members: %w", err)
+			}
+			for rows.Next() {
+				var member string
+				var e edge
+				if err := rows.Scan(&member, &e.group, &e.name); err != nil {
+					rows.Close()
+					return nil, fmt.Errorf("groups of members: %w", err)
+				}
+				parents[member] = append(parents[member], e)
+				if !expanded[e.group] {
+					expanded[e.group] = true
+					next = append(next, e.group)
+				}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, fmt.Errorf("groups of members: %w", err)
+			}
+		}
+		frontier = next
+	}
+	byName := func(refs []GroupRef) {
+		sort.Slice(refs, func(i, j int) bool {
+			if refs[i].DisplayName != refs[j].DisplayName {
+				return refs[i].DisplayName < refs[j].DisplayName
+			}
+			return refs[i].ID < refs[j].ID
+		})
+	}
+	out := map[string][]GroupRef{}
+	for _, id := range ids {
+		direct := parents[id]
+		if len(direct) == 0 {
+			continue
+		}
+		seen := map[string]bool{id: true}
+		var d, indirect []GroupRef
+		var queue []string
+		for _, e := range direct {
+			if !seen[e.group] {
+				seen[e.group] = true
+				d = append(d, GroupRef{ID: e.group, DisplayName: e.name, Direct: true})
+				queue = append(queue, e.group)
+			}
+		}
+		for len(queue) > 0 {
+			g := queue[0]
+			queue = queue[1:]
+			for _, e := range parents[g] {
+				if !seen[e.group] {
+					seen[e.group] = true
+					indirect = append(indirect, GroupRef{ID: e.group, DisplayName: e.name})
+					queue = append(queue, e.group)
+				}
+			}
+		}
+		byName(d)
+		byName(indirect)
+		out[id] = append(d, indirect...)
+	}
+	return out, nil
 }

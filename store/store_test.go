@@ -422,3 +422,64 @@ func TestManyConcurrentWriters(t *testing.T) {
 		}
 	})
 }
+
+func TestGroupsOf(t *testing.T) {
+	forEngines(t, func(t *testing.T, s *store.Store) {
+		ctx := setup(t, s)
+		now := time.Now()
+		// 600 users (more than one 500-id query) in "b"; b is in "a" and
+		// "c"; "c" is in "b" (a cycle); u0 is also directly in "a".
+		var users []*store.User
+		var ids []string
+		for i := range 600 {
+			id := fmt.Sprintf("u%03d", i)
+			ids = append(ids, id)
+			users = append(users, &store.User{DirectoryID: "d1", ID: id, UserName: id, Active: true})
+		}
+		mustTx(t, s, func(tx *store.Tx) error {
+			if err := tx.InsertUsers(ctx, users, now); err != nil {
+				return err
+			}
+			for _, g := range []string{"a", "b", "c"} {
+				if err := tx.PutGroup(ctx, &store.Group{DirectoryID: "d1", ID: "g" + g, DisplayName: strings.ToUpper(g)}, now); err != nil {
+					return err
+				}
+			}
+			var ms []store.Member
+			for _, id := range ids {
+				ms = append(ms, store.Member{ID: id, Type: store.MemberUser})
+			}
+			add := func(group string, ms ...store.Member) error {
+				_, err := tx.AddMembers(ctx, "d1", group, ms, now)
+				return err
+			}
+			return errors.Join(add("gb", ms...), add("ga", store.Member{ID: "gb", Type: store.MemberGroup}, store.Member{ID: "u000", Type: store.MemberUser}),
+				add("gc", store.Member{ID: "gb", Type: store.MemberGroup}), add("gb", store.Member{ID: "gc", Type: store.MemberGroup}))
+		})
+		mustTx(t, s, func(tx *store.Tx) error {
+			return tx.InsertUsers(ctx, []*store.User{{DirectoryID: "d1", ID: "loner", UserName: "loner", Active: true}}, now)
+		})
+		got, err := s.GroupsOf(ctx, "d1", append(ids, "loner", "gb"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want0 := []store.GroupRef{{ID: "ga", DisplayName: "A", Direct: true}, {ID: "gb", DisplayName: "B", Direct: true}, {ID: "gc", DisplayName: "C"}}
+		if diff := cmp.Diff(want0, got["u000"]); diff != "" {
+			t.Fatalf("u000 (-want +got):\n%s", diff)
+		}
+		want := []store.GroupRef{{ID: "gb", DisplayName: "B", Direct: true}, {ID: "ga", DisplayName: "A"}, {ID: "gc", DisplayName: "C"}}
+		for _, id := range ids[1:] {
+			if diff := cmp.Diff(want, got[id]); diff != "" {
+				t.Fatalf("%s (-want +got):\n%s", id, diff)
+			}
+		}
+		if _, ok := got["loner"]; ok {
+			t.Fatalf("loner has groups: %v", got["loner"])
+		}
+		// A group's own groups: the cycle brings nothing back to b itself.
+		wantB := []store.GroupRef{{ID: "ga", DisplayName: "A", Direct: true}, {ID: "gc", DisplayName: "C", Direct: true}}
+		if diff := cmp.Diff(wantB, got["gb"]); diff != "" {
+			t.Fatalf("gb (-want +got):\n%s", diff)
+		}
+	})
+}

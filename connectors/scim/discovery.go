@@ -98,7 +98,10 @@ func userSchema(base string) map[string]any {
 			rw("formatted", "string"), rw("streetAddress", "string"), rw("locality", "string"), rw("region", "string"),
 			rw("postalCode", "string"), rw("country", "string"), rw("type", "string"), rw("primary", "boolean")),
 		attr("groups", "complex", true, false, "readOnly", "default", "none", false,
-			attr("value", "string", false, false, "readOnly", "default", "none", true), rw("display", "string")),
+			attr("value", "string", false, false, "readOnly", "default", "none", true),
+			attr("$ref", "reference", false, false, "readOnly", "default", "none", false),
+			attr("display", "string", false, false, "readOnly", "default", "none", false),
+			attr("type", "string", false, false, "readOnly", "default", "none", false)),
 		multi("entitlements"), multi("roles"), multi("x509Certificates"),
 		attr("externalId", "string", false, false, "readWrite", "default", "none", true),
 	})

@@ -62,6 +62,10 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, dir *dirEntry, re
 	case resource == "" && r.Method == http.MethodGet && len(r.URL.Query()) > 0:
 		// A query against the base URL spans every resource type (RFC 7644 §3.4.2.1).
 		res, serr = s.rootList(r.Context(), r, dir, listParams(r.URL.Query()))
+	case resource == "Me":
+		// RFC 7644 §3.11: a provider without /Me answers 501. Roster's SCIM clients are
+		// identity providers holding a directory token, never a user.
+		return errf(http.StatusNotImplemented, "", "/Me is not supported: this endpoint serves identity providers, not users")
 	case resource == "":
 		return errf(http.StatusNotFound, "", "this is a SCIM base URL: use /Users, /Groups, /Bulk, /ServiceProviderConfig, /Schemas or /ResourceTypes")
 	default:
@@ -171,7 +175,35 @@ func (s *Server) getUser(ctx context.Context, r *http.Request, dir *dirEntry, id
 	if err != nil {
 		return result{}, storeErr(err, "User "+id)
 	}
-	return result{status: http.StatusOK, body: p.apply(s.userJSON(r, u)), version: u.Version}, nil
+	body, serr := s.userBody(ctx, r, u, p)
+	if serr != nil {
+		return result{}, serr
+	}
+	return result{status: http.StatusOK, body: body, version: u.Version}, nil
+}
+
+// userBody renders a stored user as an answer: with its groups when the
+// projection wants them, then projected.
+func (s *Server) userBody(ctx context.Context, r *http.Request, u *store.User, p projection) (map[string]any, *scimError) {
+	m := s.userJSON(r, u)
+	if p.wants("groups") {
+		if err := s.addGroups(ctx, r, u.DirectoryID, []map[string]any{m}); err != nil {
+			return nil, storeErr(err, "User "+u.ID)
+		}
+	}
+	return p.apply(m), nil
+}
+
+// writtenUserBody is userBody for the answer to a committed write: failing
+// to read the groups must not report the write as failed, so they are left
+// out instead.
+func (s *Server) writtenUserBody(ctx context.Context, r *http.Request, u *store.User, p projection) map[string]any {
+	m, serr := s.userBody(ctx, r, u, p)
+	if serr != nil {
+		s.log.Warn("read a written user's groups", "directory", u.DirectoryID, "user", u.ID, "err", serr.Detail)
+		return p.apply(s.userJSON(r, u))
+	}
+	return m
 }
 
 func (s *Server) createUser(ctx context.Context, r *http.Request, dir *dirEntry, body []byte) (result, *scimError) {
@@ -232,7 +264,7 @@ func (s *Server) replaceUser(ctx context.Context, r *http.Request, dir *dirEntry
 		return result{}, fromTx(err, "User "+id)
 	}
 	s.wrote(dir.dir.ID)
-	return result{status: http.StatusOK, body: s.userJSON(r, nu), version: nu.Version}, nil
+	return result{status: http.StatusOK, body: s.writtenUserBody(ctx, r, nu, parseProjection(r.URL.Query())), version: nu.Version}, nil
 }
 
 func (s *Server) deleteUser(ctx context.Context, dir *dirEntry, id, ifMatch string) (result, *scimError) {
@@ -608,6 +640,7 @@ func (s *Server) list(ctx context.Context, r *http.Request, dir *dirEntry, resou
 			}
 		}
 	} else {
+		groupsFilter := strings.Contains(strings.ToLower(lq.filter), "groups")
 		rows, err := s.opt.Store.Query(ctx, "SELECT "+cols+from+" ORDER BY "+alias+".id", args...)
 		if err != nil {
 			return result{}, storeErr(err, resource)
@@ -617,6 +650,14 @@ func (s *Server) list(ctx context.Context, r *http.Request, dir *dirEntry, resou
 			if err != nil {
 				rows.Close()
 				return result{}, storeErr(err, resource)
+			}
+			if users && groupsFilter {
+				// A filter on the read-only groups (nested ones included)
+				// has no SQL translation and is matched here.
+				if err := s.addGroups(ctx, r, dir.dir.ID, []map[string]any{m}); err != nil {
+					rows.Close()
+					return result{}, storeErr(err, resource)
+				}
 			}
 			if !users {
 				// Member filters need the members.
@@ -636,6 +677,11 @@ func (s *Server) list(ctx context.Context, r *http.Request, dir *dirEntry, resou
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
+			return result{}, storeErr(err, resource)
+		}
+	}
+	if users && lq.proj.wants("groups") {
+		if err := s.addGroups(ctx, r, dir.dir.ID, page); err != nil {
 			return result{}, storeErr(err, resource)
 		}
 	}

@@ -132,7 +132,7 @@ func (s *Server) patchUser(ctx context.Context, r *http.Request, dir *dirEntry, 
 	if changed {
 		s.wrote(dir.dir.ID)
 	}
-	return result{status: http.StatusOK, body: parseProjection(q).apply(s.userJSON(r, nu)), version: nu.Version}, nil
+	return result{status: http.StatusOK, body: s.writtenUserBody(ctx, r, nu, parseProjection(q)), version: nu.Version}, nil
 }
 
 func (s *Server) patchGroup(ctx context.Context, r *http.Request, dir *dirEntry, id string, body []byte, ifMatch string, q url.Values) (result, *scimError) {

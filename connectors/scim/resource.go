@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -311,6 +312,44 @@ func (s *Server) userJSON(r *http.Request, u *store.User) map[string]any {
 	m["schemas"] = schemas
 	m["meta"] = metaOf("User", s.location(r, u.DirectoryID, "Users", u.ID), u.CreatedAt, u.UpdatedAt, u.Version)
 	return m
+}
+
+// addGroups fills the read-only "groups" attribute of rendered users: the
+// groups holding each, directly or through nested groups (RFC 7643 §4.1.2),
+// with one query per nesting level for the whole page. A user in no group
+// has no "groups".
+func (s *Server) addGroups(ctx context.Context, r *http.Request, dirID string, users []map[string]any) error {
+	ids := make([]string, 0, len(users))
+	for _, m := range users {
+		if id, ok := m["id"].(string); ok {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	refs, err := s.opt.Store.GroupsOf(ctx, dirID, ids)
+	if err != nil {
+		return err
+	}
+	for _, m := range users {
+		id, _ := m["id"].(string)
+		gs := refs[id]
+		if len(gs) == 0 {
+			delete(m, "groups")
+			continue
+		}
+		list := make([]any, 0, len(gs))
+		for _, g := range gs {
+			typ := "indirect"
+			if g.Direct {
+				typ = "direct"
+			}
+			list = append(list, map[string]any{"value": g.ID, "display": g.DisplayName, "type": typ, "$ref": s.location(r, dirID, "Groups", g.ID)})
+		}
+		m["groups"] = list
+	}
+	return nil
 }
 
 // groupJSON renders a mirror group; members nil leaves them out.

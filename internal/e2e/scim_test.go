@@ -50,6 +50,7 @@ var _ = golden.add("SCIMDiscovery", func(t *testing.T, c *idp) {
 	c.must(200, "GET", "/ResourceTypes/User", nil)
 	c.mustErr(404, "", "GET", "/ResourceTypes/Device", nil)
 	c.mustErr(404, "", "GET", "/Devices", nil)
+	c.mustErr(501, "", "GET", "/Me", nil)
 	c.mustErr(405, "", "POST", "/ServiceProviderConfig", `{}`)
 	// No token: 401, still a SCIM error.
 	resp := c.r.Do("GET", c.d.BaseURL+"/Users", "", nil)
@@ -783,6 +784,46 @@ var _ = golden.add("SCIMNestedGroups", func(t *testing.T, c *idp) {
 		t.Fatalf("ann's limit = %v %v", cents, src)
 	}
 	c.waitGroups(map[string]int{"Engineering": 1})
+})
+
+// The read-only groups attribute of a user (RFC 7643 §4.1.2): direct
+// groups, then the groups that hold those, each with its display name.
+var _ = golden.add("SCIMUserGroupsAttribute", func(t *testing.T, c *idp) {
+	ann := c.user("ann", "ann@example.com")
+	cat := c.user("cat", "cat@example.com")
+	inner := c.group("Platform", ann)
+	outer := c.group("Engineering")
+	c.patch(204, "/Groups/"+outer, `{"op": "add", "path": "members", "value": [{"value": "`+inner+`", "type": "Group"}]}`)
+	// A cycle back to inner lists each group once.
+	c.patch(204, "/Groups/"+inner, `{"op": "add", "path": "members", "value": [{"value": "`+outer+`", "type": "Group"}]}`)
+	base := c.d.BaseURL
+	like(t, "ann's groups", c.must(200, "GET", "/Users/"+ann, nil), `{"groups": [
+		{"value": "`+inner+`", "display": "Platform", "type": "direct", "$ref": "`+base+`/Groups/`+inner+`"},
+		{"value": "`+outer+`", "display": "Engineering", "type": "indirect", "$ref": "`+base+`/Groups/`+outer+`"}]}`)
+	if groups := c.must(200, "GET", "/Users/"+ann, nil)["groups"].([]any); len(groups) != 2 {
+		t.Fatalf("groups listed more than once: %v", groups)
+	}
+	absent(t, "a user in no group", c.must(200, "GET", "/Users/"+cat, nil), "groups")
+	absent(t, "excludedAttributes=groups", c.must(200, "GET", "/Users/"+ann+"?excludedAttributes=groups", nil), "groups")
+	// Lists carry them too, and a filter on them sees nested groups.
+	_, page := c.list(filterPath("Users", `groups.value eq "`+outer+`"`, "attributes", "userName,groups"))
+	if len(page) != 1 || page[0]["id"] != ann || len(page[0]["groups"].([]any)) != 2 {
+		t.Fatalf("users in Engineering = %v", page)
+	}
+	if n, _ := c.list(filterPath("Users", `groups[display eq "platform" and type eq "direct"]`)); n != 1 {
+		t.Fatalf("users directly in Platform: %d", n)
+	}
+	if n, _ := c.list(filterPath("Users", `not (groups pr)`)); n != 1 {
+		t.Fatalf("users in no group: %d", n)
+	}
+	// Writes answer with them; a client cannot set them.
+	put := c.must(200, "PUT", "/Users/"+ann, `{"schemas": ["`+urnUser+`"], "userName": "ann", "active": true,
+		"groups": [{"value": "`+cat+`"}], "emails": [{"value": "ann@example.com", "primary": true}]}`)
+	if len(put["groups"].([]any)) != 2 {
+		t.Fatalf("PUT answer's groups = %v", put["groups"])
+	}
+	c.patch(204, "/Groups/"+inner, `{"op": "remove", "path": "members[value eq \"`+ann+`\"]"}`)
+	absent(t, "ann after leaving Platform", c.must(200, "GET", "/Users/"+ann, nil), "groups")
 })
 
 func hasMember(g map[string]any, id, typ string) bool {
