@@ -152,15 +152,24 @@ func (s *Server) patchGroup(ctx context.Context, r *http.Request, dir *dirEntry,
 	// commit). Anything that reads the group to decide what to write
 	// (If-Match, attributes, a member list to diff) locks it first.
 	lock := ifMatch != "" || len(gp.Ops) > 0 || gp.NeedsMembers || gp.ReplaceMembers
+	_, answer := q["attributes"]
+	// Plain deltas answered with 204 do not read the group first either:
+	// TouchGroup finds a missing group (rolling the rows back), and only a
+	// request that changed nothing reads the version for its ETag.
+	deltasOnly := !lock && !answer
 	err = s.opt.Store.WithTx(ctx, func(tx *store.Tx) error {
-		cur, err := tx.GetGroup(ctx, dir.dir.ID, id, lock)
-		if err != nil {
-			return err
+		g = nil
+		var cur *store.Group
+		if !deltasOnly {
+			var err error
+			if cur, err = tx.GetGroup(ctx, dir.dir.ID, id, lock); err != nil {
+				return err
+			}
+			if e := checkIfMatch(ifMatch, cur.Version); e != nil {
+				return txErr{e}
+			}
+			g = cur
 		}
-		if e := checkIfMatch(ifMatch, cur.Version); e != nil {
-			return txErr{e}
-		}
-		g = cur
 		now := time.Now()
 		attrOps := gp.Ops
 		if gp.NeedsMembers {
@@ -255,7 +264,18 @@ func (s *Server) patchGroup(ctx context.Context, r *http.Request, dir *dirEntry,
 			if err != nil {
 				return err
 			}
+			if g == nil {
+				g = &store.Group{DirectoryID: dir.dir.ID, ID: id}
+			}
 			g.Version, g.UpdatedAt = v, at
+		}
+		if g == nil {
+			// Nothing changed: the group must still exist (404 otherwise),
+			// and the answer carries its current version.
+			var err error
+			if g, err = tx.GetGroup(ctx, dir.dir.ID, id, false); err != nil {
+				return err
+			}
 		}
 		changed = changed || memberChange
 		return nil
@@ -271,7 +291,7 @@ func (s *Server) patchGroup(ctx context.Context, r *http.Request, dir *dirEntry,
 	}
 	// A group may hold many members: answer 204 unless the client asked
 	// for attributes, so a one-member change costs the same for any size.
-	if _, ok := q["attributes"]; !ok {
+	if !answer {
 		return result{status: http.StatusNoContent, version: g.Version}, nil
 	}
 	proj := parseProjection(q)

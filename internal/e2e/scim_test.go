@@ -296,6 +296,11 @@ var _ = golden.add("SCIMCreateConflictsAndErrors", func(t *testing.T, c *idp) {
 	c.mustErr(404, "", "DELETE", "/Groups/00000000-0000-0000-0000-000000000000", nil)
 	amy := c.user("amy", "amy@example.com")
 	c.mustErr(409, "uniqueness", "PUT", "/Users/"+amy, `{"userName": "Bob@Example.com"}`)
+	// Member deltas on a group that does not exist: 404, whether they would
+	// have changed rows or not.
+	for _, op := range []string{"add", "remove"} {
+		c.mustErr(404, "", "PATCH", "/Groups/00000000-0000-0000-0000-000000000000", `{"schemas": ["`+urnPatchOp+`"], "Operations": [{"op": "`+op+`", "path": "members", "value": [{"value": "`+amy+`"}]}]}`)
+	}
 	c.patch(409, "/Users/"+amy, `{"op": "replace", "path": "userName", "value": "bob@EXAMPLE.com"}`)
 	// Groups: displayName is unique in the directory.
 	gid := c.group("Admins")
