@@ -641,13 +641,15 @@ func (s *Store) GroupsOf(ctx context.Context, dirID string, ids []string) (map[s
 	frontier := dedupe(ids)
 	for level := 0; len(frontier) > 0 && level <= maxNesting; level++ {
 		var next []string
+		for _, id := range frontier {
+			expanded[id] = true
+		}
 		for start, end := 0, 0; start < len(frontier); start = end {
 			end = start + chunk(len(frontier)-start, 500)
 			part := frontier[start:end]
 			args := make([]any, 0, len(part)+1)
 			args = append(args, dirID)
 			for _, id := range part {
-				expanded[id] = true
 				args = append(args, id)
 			}
 			rows, err := s.query(ctx, "SELECT m.member_id, m.group_id, g.display_name FROM mirror_members m JOIN mirror_groups g ON g.directory_id = m.directory_id AND g.id = m.group_id WHERE m.directory_id = ? AND m.member_id IN ("+qs(len(part))+")", args...)
