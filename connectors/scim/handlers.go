@@ -335,8 +335,6 @@ func memberRefs(v any) ([]string, *scimError) {
 	return ids, nil
 }
 
-// resolveMembers looks up whether each id is a user or a group of the
-// directory; unknown ids are an invalidValue error.
 // newID returns the id of a new user or group: a UUID of version 7, whose
 // leading bits are the creation time, so that new rows land at the end of
 // the id indexes (mirror, roster, membership rows) instead of on a random
@@ -349,6 +347,8 @@ func newID() string {
 	return id.String()
 }
 
+// resolveMembers looks up whether each id is a user or a group of the
+// directory; unknown ids are an invalidValue error.
 func resolveMembers(ctx context.Context, tx *store.Tx, dirID, groupID string, ids []string) ([]store.Member, error) {
 	out := make([]store.Member, 0, len(ids))
 	seen := map[string]bool{}
@@ -572,6 +572,9 @@ func (s *Server) list(ctx context.Context, r *http.Request, dir *dirEntry, resou
 	if users {
 		table, alias, mapping, cols = "mirror_users", "u", filter.UserMapping, store.UserColumns("u")
 	}
+	// A filter on the read-only groups (nested ones included) has no SQL
+	// translation: each candidate's groups are read to match it.
+	groupsFilter := false
 	where := alias + ".directory_id = ?"
 	args := []any{dir.dir.ID}
 	exact := true
@@ -582,6 +585,7 @@ func (s *Server) list(ctx context.Context, r *http.Request, dir *dirEntry, resou
 		if err != nil {
 			return result{}, errf(http.StatusBadRequest, "invalidFilter", "%v", err)
 		}
+		groupsFilter = users && filter.Mentions(expr, "groups")
 		cond, cargs, ok := filter.ToSQL(expr, mapping)
 		where += " AND (" + cond + ")"
 		args = append(args, cargs...)
@@ -640,7 +644,6 @@ func (s *Server) list(ctx context.Context, r *http.Request, dir *dirEntry, resou
 			}
 		}
 	} else {
-		groupsFilter := strings.Contains(strings.ToLower(lq.filter), "groups")
 		rows, err := s.opt.Store.Query(ctx, "SELECT "+cols+from+" ORDER BY "+alias+".id", args...)
 		if err != nil {
 			return result{}, storeErr(err, resource)
@@ -651,9 +654,7 @@ func (s *Server) list(ctx context.Context, r *http.Request, dir *dirEntry, resou
 				rows.Close()
 				return result{}, storeErr(err, resource)
 			}
-			if users && groupsFilter {
-				// A filter on the read-only groups (nested ones included)
-				// has no SQL translation and is matched here.
+			if groupsFilter {
 				if err := s.addGroups(ctx, r, dir.dir.ID, []map[string]any{m}); err != nil {
 					rows.Close()
 					return result{}, storeErr(err, resource)
@@ -680,7 +681,8 @@ func (s *Server) list(ctx context.Context, r *http.Request, dir *dirEntry, resou
 			return result{}, storeErr(err, resource)
 		}
 	}
-	if users && lq.proj.wants("groups") {
+	if users && lq.proj.wants("groups") && (exact || !groupsFilter) {
+		// One read for the page (matching a groups filter read them already).
 		if err := s.addGroups(ctx, r, dir.dir.ID, page); err != nil {
 			return result{}, storeErr(err, resource)
 		}

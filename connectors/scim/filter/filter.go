@@ -139,6 +139,26 @@ type ValuePath struct {
 	Filter Expr
 }
 
+// Mentions says whether e compares or selects the top-level attribute name
+// (core schema, any case), itself or one of its sub-attributes; the paths
+// inside a value filter are relative to their value and do not count.
+func Mentions(e Expr, name string) bool {
+	top := func(p AttrPath) bool { return p.Extension() == "" && strings.EqualFold(p.Name, name) }
+	switch x := e.(type) {
+	case *And:
+		return Mentions(x.Left, name) || Mentions(x.Right, name)
+	case *Or:
+		return Mentions(x.Left, name) || Mentions(x.Right, name)
+	case *Not:
+		return Mentions(x.X, name)
+	case *Compare:
+		return top(x.Path)
+	case *ValuePath:
+		return top(x.Path)
+	}
+	return false
+}
+
 func (*And) isExpr()       {}
 func (*Or) isExpr()        {}
 func (*Not) isExpr()       {}

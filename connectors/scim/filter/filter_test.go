@@ -290,3 +290,24 @@ func TestDefaultCaseExact(t *testing.T) {
 		}
 	}
 }
+
+func TestMentions(t *testing.T) {
+	for f, want := range map[string]bool{
+		`groups.value eq "g1"`:                                 true,
+		`userName eq "x" or not (GROUPS pr)`:                   true,
+		`groups[display eq "Eng"]`:                             true,
+		`urn:ietf:params:scim:schemas:core:2.0:User:groups pr`: true,
+		`userName eq "groups"`:                                 false,
+		`emails[type eq "groups"]`:                             false,
+		`members[value eq "x"]`:                                false,
+		`urn:example:ext:1.0:User:groups pr`:                   false,
+	} {
+		e, err := Parse(f)
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", f, err)
+		}
+		if got := Mentions(e, "groups"); got != want {
+			t.Errorf("Mentions(%q, groups) = %v, want %v", f, got, want)
+		}
+	}
+}
