@@ -22,14 +22,11 @@ func errf(status int, scimType, format string, args ...any) *scimError {
 	return &scimError{Status: status, ScimType: scimType, Detail: fmt.Sprintf(format, args...)}
 }
 
-func writeErr(w http.ResponseWriter, e *scimError) {
-	body := map[string]any{"schemas": []string{URNError}, "status": strconv.Itoa(e.Status), "detail": e.Detail}
-	if e.ScimType != "" {
-		body["scimType"] = e.ScimType
-	}
-	writeSCIM(w, e.Status, body)
-}
+// writeErr answers with a SCIM error.
+func writeErr(w http.ResponseWriter, e *scimError) { writeSCIM(w, e.Status, errBody(e)) }
 
+// errBody is a SCIM error message (RFC 7644 §3.12), as an answer or as a
+// Bulk operation's response.
 func errBody(e *scimError) map[string]any {
 	b := map[string]any{"schemas": []string{URNError}, "status": strconv.Itoa(e.Status), "detail": e.Detail}
 	if e.ScimType != "" {

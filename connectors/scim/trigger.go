@@ -51,10 +51,10 @@ func (s *Server) runTrigger(dirID string, tl *triggerLoop) {
 			cancel()
 			if tl.pending.Load() {
 				// Writes kept coming while the trigger was sent: let a
-				// few more gather into the next one. Each costs a queue
-				// round trip (a Lua script on Redis) and, at thousands
-				// of writes a second, mostly merges into a run that is
-				// already queued.
+				// few more gather into the next one. Each trigger costs
+				// a queue round trip (a Lua script on Redis), and during
+				// a burst it mostly merges into a run that is already
+				// queued, so fewer triggers lose nothing.
 				time.Sleep(triggerGap)
 			}
 		}
