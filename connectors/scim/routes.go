@@ -9,6 +9,8 @@ import (
 	"time"
 )
 
+// recorder keeps an answer's status and error detail for the metrics and
+// the request log.
 type recorder struct {
 	http.ResponseWriter
 	status int
