@@ -98,14 +98,6 @@ func (s *Server) bulk(r *http.Request, dir *dirEntry, body []byte) (result, *sci
 	return result{status: http.StatusOK, body: map[string]any{"schemas": []string{URNBulkResp}, "Operations": ops}}, nil
 }
 
-func errBody(e *scimError) map[string]any {
-	b := map[string]any{"schemas": []string{URNError}, "status": strconv.Itoa(e.Status), "detail": e.Detail}
-	if e.ScimType != "" {
-		b["scimType"] = e.ScimType
-	}
-	return b
-}
-
 func (s *Server) bulkOne(r *http.Request, dir *dirEntry, op bulkOp, path string, data []byte) map[string]any {
 	method := strings.ToUpper(op.Method)
 	entry := map[string]any{"method": method}
