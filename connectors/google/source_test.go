@@ -412,7 +412,7 @@ func TestThrottlingThatNeverEnds(t *testing.T) {
 	f.Inject(googlefake.Fault{Endpoint: googlefake.EndpointGroupsList, Kind: googlefake.RateLimitUser, Count: 100})
 	snap, _, err := s.Full(context.Background())
 	if err == nil || snap != nil {
-		t.Fatalf("Full = %v, %v; want an error and no snapshot", snap, err)
+		t.Fatalf("Full = snapshot %v, err %v; want an error and no snapshot", snap != nil, err)
 	}
 	var ae *APIError
 	if !errors.As(err, &ae) || ae.Reason != "userRateLimitExceeded" || !strings.Contains(err.Error(), "next poll tries again") {
@@ -434,15 +434,18 @@ func TestFailureMidListing(t *testing.T) {
 		{"short groups page", googlefake.Fault{Endpoint: googlefake.EndpointGroupsList, Page: 1, Kind: googlefake.ShortPage}, "short page"},
 	}
 	f := newFake(t)
-	bigDirectory(f, 1200, 210)
+	d := bigDirectory(f, 1200, 210)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f.ClearFaults()
 			s, _ := open(t, configFor(f))
+			if tt.fault.Endpoint == googlefake.EndpointMembersList {
+				tt.fault.Group = d.groups[0].ID // several member pages
+			}
 			f.Inject(tt.fault)
 			snap, cursor, err := s.Full(context.Background())
 			if err == nil || snap != nil || cursor != nil {
-				t.Fatalf("Full = %v, %s, %v; want only an error", snap, cursor, err)
+				t.Fatalf("Full = snapshot %v, cursor %s, err %v; want only an error", snap != nil, cursor, err)
 			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v, want it to mention %q", err, tt.want)
@@ -469,7 +472,7 @@ func TestExpiredPageToken(t *testing.T) {
 	})}
 	snap, _, err := s.Full(context.Background())
 	if err == nil || snap != nil {
-		t.Fatalf("Full = %v, %v; want an error", snap, err)
+		t.Fatalf("Full = snapshot %v, err %v; want an error", snap != nil, err)
 	}
 	if !strings.Contains(err.Error(), "HTTP 400") || !strings.Contains(err.Error(), "pageToken") {
 		t.Errorf("err = %v", err)

@@ -348,7 +348,6 @@ func (s *Server) addUserLocked(u User) *User {
 		s.seq++
 		u.ID = fmt.Sprintf("1%020d", 7340000000000000+s.seq)
 	}
-	u.PrimaryEmail = strings.ToLower(u.PrimaryEmail)
 	if u.OrgUnitPath == "" {
 		u.OrgUnitPath = "/"
 	}
@@ -380,7 +379,6 @@ func (s *Server) UpdateUser(id string, change func(*User)) bool {
 	}
 	change(u)
 	u.ID = id
-	u.PrimaryEmail = strings.ToLower(u.PrimaryEmail)
 	s.userOrder = nil
 	return true
 }
@@ -414,7 +412,6 @@ func (s *Server) AddGroup(g Group) Group {
 		s.seq++
 		g.ID = fmt.Sprintf("0%014x", 0x3ab5c7d9e1000+s.seq)
 	}
-	g.Email = strings.ToLower(g.Email)
 	s.groups[g.ID] = &group{Group: g}
 	s.groupOrder = nil
 	return g
@@ -430,7 +427,6 @@ func (s *Server) UpdateGroup(id string, change func(*Group)) bool {
 	}
 	change(&g.Group)
 	g.ID = id
-	g.Email = strings.ToLower(g.Email)
 	s.groupOrder = nil
 	return true
 }
@@ -482,7 +478,7 @@ func (s *Server) AddExternalMember(groupID, email string) string {
 	g := s.mustGroup(groupID)
 	s.seq++
 	id := fmt.Sprintf("1%020d", 9910000000000000+s.seq)
-	g.members = append(g.members, member{id: id, email: strings.ToLower(email), typ: TypeUser})
+	g.members = append(g.members, member{id: id, email: email, typ: TypeUser})
 	return id
 }
 
@@ -840,7 +836,9 @@ func (s *Server) sortedUsers() []string {
 		for id := range s.users {
 			ids = append(ids, id)
 		}
-		slices.SortFunc(ids, func(a, b string) int { return strings.Compare(s.users[a].PrimaryEmail, s.users[b].PrimaryEmail) })
+		slices.SortFunc(ids, func(a, b string) int {
+			return strings.Compare(strings.ToLower(s.users[a].PrimaryEmail), strings.ToLower(s.users[b].PrimaryEmail))
+		})
 		s.userOrder = ids
 	}
 	return s.userOrder
@@ -852,7 +850,9 @@ func (s *Server) sortedGroups() []string {
 		for id := range s.groups {
 			ids = append(ids, id)
 		}
-		slices.SortFunc(ids, func(a, b string) int { return strings.Compare(s.groups[a].Email, s.groups[b].Email) })
+		slices.SortFunc(ids, func(a, b string) int {
+			return strings.Compare(strings.ToLower(s.groups[a].Email), strings.ToLower(s.groups[b].Email))
+		})
 		s.groupOrder = ids
 	}
 	return s.groupOrder
@@ -873,7 +873,7 @@ func (s *Server) usersList(c *call) {
 	ids := s.sortedUsers()
 	if strings.HasPrefix(scope, "d:") {
 		ids = slices.DeleteFunc(slices.Clone(ids), func(id string) bool {
-			return !strings.HasSuffix(s.users[id].PrimaryEmail, "@"+s.domain)
+			return !strings.HasSuffix(strings.ToLower(s.users[id].PrimaryEmail), "@"+s.domain)
 		})
 	}
 	from, to, next, ok := s.page(c, "users", scope, len(ids), MaxUsersPage, defaultUsersPage)
@@ -900,7 +900,7 @@ func (s *Server) findUser(key string) *User {
 	}
 	key = strings.ToLower(key)
 	for _, u := range s.users {
-		if u.PrimaryEmail == key || slices.Contains(u.Aliases, key) {
+		if strings.ToLower(u.PrimaryEmail) == key || containsFold(u.Aliases, key) {
 			return u
 		}
 	}
@@ -972,7 +972,7 @@ func (s *Server) groupsList(c *call) {
 	ids := s.sortedGroups()
 	if strings.HasPrefix(scope, "d:") {
 		ids = slices.DeleteFunc(slices.Clone(ids), func(id string) bool {
-			return !strings.HasSuffix(s.groups[id].Email, "@"+s.domain)
+			return !strings.HasSuffix(strings.ToLower(s.groups[id].Email), "@"+s.domain)
 		})
 	}
 	from, to, next, ok := s.page(c, "groups", scope, len(ids), MaxGroupsPage, MaxGroupsPage)
@@ -999,7 +999,7 @@ func (s *Server) findGroup(key string) *group {
 	}
 	key = strings.ToLower(key)
 	for _, g := range s.groups {
-		if g.Email == key || slices.Contains(g.Aliases, key) {
+		if strings.ToLower(g.Email) == key || containsFold(g.Aliases, key) {
 			return g
 		}
 	}
@@ -1131,4 +1131,13 @@ func stringsAny(ss []string) []any {
 		out[i] = s
 	}
 	return out
+}
+
+func containsFold(ss []string, s string) bool {
+	for _, x := range ss {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
 }
