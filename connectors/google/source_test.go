@@ -7,11 +7,13 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/roster-dev/roster/connectors"
 	"github.com/roster-dev/roster/connectors/google/googlefake"
+	"github.com/roster-dev/roster/connectors/internal/apiclient"
 )
 
 // bigDirectory fills the fake with nUsers users and nGroups groups:
@@ -597,3 +599,42 @@ func TestCheck(t *testing.T) {
 
 // f0ClientID stands for the fake's client ID in wanted substrings.
 const f0ClientID = "<client id>"
+
+func TestMissingScopeNamesTheFix(t *testing.T) {
+	f := newFake(t)
+	smallDirectory(f)
+	s, _ := open(t, configFor(f))
+	s.jwt.Scopes = []string{ScopeUserReadonly} // a token without the group scope
+	err := s.Check(context.Background())
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Reason != "insufficientPermissions" || ae.Op != "groups.list" {
+		t.Fatalf("err = %v", err)
+	}
+	for _, w := range []string{"delegate the scopes", ScopeGroupReadonly, f.ClientID(), "domain-wide delegation"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q: %v", w, err)
+		}
+	}
+}
+
+func TestRequestsInFlightAreBounded(t *testing.T) {
+	f := newFake(t)
+	bigDirectory(f, 600, 120)
+	s, _ := open(t, configFor(f))
+	var mu sync.Mutex
+	inFlight, peak := 0, 0
+	inner := http.DefaultTransport
+	s.api.HTTP = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		mu.Lock()
+		inFlight++
+		peak = max(peak, inFlight)
+		mu.Unlock()
+		time.Sleep(2 * time.Millisecond) // let requests overlap
+		defer func() { mu.Lock(); inFlight--; mu.Unlock() }()
+		return inner.RoundTrip(r)
+	})}
+	full(t, s)
+	if peak > apiclient.DefaultConcurrency || peak < 2 {
+		t.Errorf("peak %d requests in flight, want 2..%d", peak, apiclient.DefaultConcurrency)
+	}
+}
