@@ -114,7 +114,7 @@ func (s *Source) tokenError(err error) error {
 	if re.Response != nil {
 		status = re.Response.StatusCode
 	}
-	said := strings.TrimSpace(body.Error + ": " + body.Description)
+	said := strings.TrimSuffix(strings.TrimSpace(body.Error+": "+body.Description), ".")
 	if body.Error == "" {
 		said = fmt.Sprintf("HTTP %d", status)
 	}

@@ -180,6 +180,12 @@ func reason(body []byte) string {
 // get sends one GET to the Directory API and decodes the answer into out.
 // A 401 on a cached token is retried once with a fresh token.
 func (s *Source) get(ctx context.Context, op, path string, q url.Values, out any) error {
+	return s.getPage(ctx, op, 0, path, q, out)
+}
+
+// getPage is get for page n of a listing (0: not a listing, or its first
+// page), which error messages name.
+func (s *Source) getPage(ctx context.Context, op string, n int, path string, q url.Values, out any) error {
 	u := s.base + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
@@ -203,10 +209,10 @@ func (s *Source) get(ctx context.Context, op, path string, q url.Values, out any
 				s.dropToken(tok)
 				continue
 			}
-			return s.apiError(op, err)
+			return s.apiError(op, n, err)
 		}
 		if err := json.Unmarshal(resp.Body, out); err != nil {
-			return fmt.Errorf("%s: decode answer: %w", op, err)
+			return fmt.Errorf("google %s: decode answer: %w", opPage(op, n), err)
 		}
 		return nil
 	}
@@ -216,6 +222,7 @@ func (s *Source) get(ctx context.Context, op, path string, q url.Values, out any
 // for the admin.
 type APIError struct {
 	Op      string // "users.list"
+	Page    int    // page of a listing after the first, else 0
 	Status  int
 	Reason  string // Google's reason: forbidden, insufficientPermissions, ...
 	Message string
@@ -224,7 +231,7 @@ type APIError struct {
 }
 
 func (e *APIError) Error() string {
-	msg := fmt.Sprintf("google %s: HTTP %d", e.Op, e.Status)
+	msg := fmt.Sprintf("google %s: HTTP %d", opPage(e.Op, e.Page), e.Status)
 	if e.Reason != "" {
 		msg += " " + e.Reason
 	}
@@ -239,13 +246,20 @@ func (e *APIError) Error() string {
 
 func (e *APIError) Unwrap() error { return e.err }
 
-func (s *Source) apiError(op string, err error) error {
+func opPage(op string, n int) string {
+	if n > 1 {
+		return fmt.Sprintf("%s page %d", op, n)
+	}
+	return op
+}
+
+func (s *Source) apiError(op string, n int, err error) error {
 	var se *apiclient.StatusError
 	if !errors.As(err, &se) {
-		return fmt.Errorf("google %s: %w", op, err)
+		return fmt.Errorf("google %s: %w", opPage(op, n), err)
 	}
 	r, msg := parseError(se.Body)
-	e := &APIError{Op: op, Status: se.Status, Reason: r, Message: msg, err: err}
+	e := &APIError{Op: op, Page: n, Status: se.Status, Reason: r, Message: msg, err: err}
 	scopes := strings.Join(Scopes, ",")
 	switch {
 	case r == "insufficientPermissions":
@@ -338,10 +352,7 @@ func paginate[P page](ctx context.Context, s *Source, op, path string, q url.Val
 			q.Set("pageToken", token)
 		}
 		p := newPage()
-		if err := s.get(ctx, op, path, q, p); err != nil {
-			if n > 1 {
-				return fmt.Errorf("page %d: %w", n, err)
-			}
+		if err := s.getPage(ctx, op, n, path, q, p); err != nil {
 			return err
 		}
 		s.pages.Add(1)
