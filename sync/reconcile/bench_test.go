@@ -1,4 +1,4 @@
-package sync_test
+package reconcile_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/roster-dev/roster/internal/testenv"
 	"github.com/roster-dev/roster/store"
-	rsync "github.com/roster-dev/roster/sync"
+	"github.com/roster-dev/roster/sync/reconcile"
 )
 
 // Directory size of the reconcile benchmarks (the foundation issue's
@@ -106,7 +106,7 @@ func peakRSS(reset bool) float64 {
 func BenchmarkFullReconcile(b *testing.B) {
 	s := testenv.OpenStore(b, benchEngine(b))
 	seedDirectory(b, s, "team", "dir", benchUsers, benchGroups, benchGroupsPerUser)
-	r := &rsync.Reconciler{Store: s}
+	r := &reconcile.Reconciler{Store: s}
 	ctx := context.Background()
 	b.ResetTimer()
 	var peak float64
@@ -138,7 +138,7 @@ func BenchmarkFullReconcile(b *testing.B) {
 func BenchmarkSingleMembershipChange(b *testing.B) {
 	s := testenv.OpenStore(b, benchEngine(b))
 	seedDirectory(b, s, "team", "dir", benchUsers, benchGroups, benchGroupsPerUser)
-	r := &rsync.Reconciler{Store: s}
+	r := &reconcile.Reconciler{Store: s}
 	ctx := context.Background()
 	// A group no seeded user is in, with a limit, so each change moves a
 	// member's effective limit too.
