@@ -24,6 +24,16 @@ const (
 	benchGroupsPerUser = 5
 )
 
+// benchSize returns the users and groups of the benchmark directory: the
+// target's, or a hundredth of it under -short, which only checks that the
+// benchmarks still run (their figures then mean nothing).
+func benchSize() (users, groups int) {
+	if testing.Short() {
+		return benchUsers / 100, benchGroups / 100
+	}
+	return benchUsers, benchGroups
+}
+
 func benchEngine(b *testing.B) testenv.Engine {
 	if os.Getenv("ROSTER_BENCH_ENGINE") == "postgres" {
 		return testenv.Engines()[1]
@@ -105,7 +115,8 @@ func peakRSS(reset bool) float64 {
 // 10,000-group directory (500,000 memberships) into an empty roster.
 func BenchmarkFullReconcile(b *testing.B) {
 	s := testenv.OpenStore(b, benchEngine(b))
-	seedDirectory(b, s, "team", "dir", benchUsers, benchGroups, benchGroupsPerUser)
+	users, groups := benchSize()
+	seedDirectory(b, s, "team", "dir", users, groups, benchGroupsPerUser)
 	r := &reconcile.Reconciler{Store: s}
 	ctx := context.Background()
 	b.ResetTimer()
@@ -125,8 +136,8 @@ func BenchmarkFullReconcile(b *testing.B) {
 		}
 		b.StopTimer()
 		peak = max(peak, peakRSS(false))
-		if res.Mode != "full" || res.Changes < benchUsers {
-			b.Fatalf("reconcile = %+v, want a full run adding %d members", res, benchUsers)
+		if res.Mode != "full" || res.Changes < users {
+			b.Fatalf("reconcile = %+v, want a full run adding %d members", res, users)
 		}
 		b.StartTimer()
 	}
@@ -137,7 +148,8 @@ func BenchmarkFullReconcile(b *testing.B) {
 // remove, alternately) against that directory, reconciled incrementally.
 func BenchmarkSingleMembershipChange(b *testing.B) {
 	s := testenv.OpenStore(b, benchEngine(b))
-	seedDirectory(b, s, "team", "dir", benchUsers, benchGroups, benchGroupsPerUser)
+	users, groups := benchSize()
+	seedDirectory(b, s, "team", "dir", users, groups, benchGroupsPerUser)
 	r := &reconcile.Reconciler{Store: s}
 	ctx := context.Background()
 	// A group no seeded user is in, with a limit, so each change moves a
@@ -156,7 +168,7 @@ func BenchmarkSingleMembershipChange(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		user := fmt.Sprintf("u%06d", (i/2)%benchUsers)
+		user := fmt.Sprintf("u%06d", (i/2)%users)
 		err := s.WithTx(ctx, func(tx *store.Tx) error {
 			if i%2 == 0 {
 				_, err := tx.AddMembers(ctx, "dir", "gbench", []store.Member{{ID: user, Type: store.MemberUser}}, time.Now())
