@@ -17,7 +17,7 @@ import (
 func (a *App) schedule(ctx context.Context) {
 	log := a.Log.With("component", "scheduler")
 	log.Info("leading the schedule")
-	c := cron.New(cron.WithParser(cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)))
+	c := newCron()
 	c.Start()
 	defer c.Stop()
 	entries := map[string]scheduled{}
@@ -52,6 +52,12 @@ func (a *App) schedule(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// newCron returns a cron that reads schedules as connectors.PollSettings
+// validates them: standard five-field specs and descriptors.
+func newCron() *cron.Cron {
+	return cron.New(cron.WithParser(cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)))
 }
 
 type scheduled struct {
