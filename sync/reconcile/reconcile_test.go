@@ -16,6 +16,7 @@ import (
 	"github.com/roster-dev/roster/internal/testenv"
 	"github.com/roster-dev/roster/store"
 	"github.com/roster-dev/roster/sync/reconcile"
+	"github.com/roster-dev/roster/sync/rules"
 )
 
 func cents(v int64) *int64 { return &v }
@@ -490,4 +491,11 @@ func (f *fixture) waitInBackground(p reconcile.Pending) <-chan error {
 		done <- p.Wait(ctx, f.s)
 	}()
 	return done
+}
+
+// The rules name limit sources with the strings the roster stores.
+func TestLimitSourcesMatchTheStore(t *testing.T) {
+	if rules.SourceGroup != store.SourceGroup || rules.SourceTeamDefault != store.SourceTeamDefault {
+		t.Fatalf("rules sources %q, %q; store sources %q, %q", rules.SourceGroup, rules.SourceTeamDefault, store.SourceGroup, store.SourceTeamDefault)
+	}
 }
