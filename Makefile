@@ -26,7 +26,7 @@ fuzz:
 	$(GO) test ./connectors/scim/patch -run '^$$' -fuzz FuzzApply -fuzztime 60s
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./sync/ ./queue/
+	$(GO) test -run '^$$' -bench . -benchmem ./sync/reconcile/ ./queue/
 
 docker:
 	docker build -t roster .

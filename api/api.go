@@ -17,12 +17,12 @@ import (
 	"github.com/roster-dev/roster/internal/secret"
 	"github.com/roster-dev/roster/metrics"
 	"github.com/roster-dev/roster/store"
+	"github.com/roster-dev/roster/sync/reconcile"
 )
 
 // Queue is what the API asks of the work queue.
 type Queue interface {
 	TriggerReconcile(ctx context.Context, directoryID string) error
-	TriggerRecompute(ctx context.Context, teamID string) error
 	EnqueuePoll(ctx context.Context, directoryID string) error
 }
 
@@ -319,40 +319,14 @@ func (s *Server) putTeamLimit(w http.ResponseWriter, r *http.Request) *apiError 
 	if !present {
 		return errorf(http.StatusBadRequest, CodeBadRequest, "per_user_cents is required: a whole number of cents, or null for unlimited")
 	}
-	var dirs []*store.Directory
-	err := s.Store.WithTx(r.Context(), func(tx *store.Tx) error {
-		t, err := tx.GetTeam(r.Context(), r.PathValue("team"))
-		if err != nil {
-			return err
-		}
-		t.DefaultLimitCents = cents
-		if err := tx.UpdateTeam(r.Context(), t); err != nil {
-			return err
-		}
-		dirs, err = s.Store.ListDirectories(r.Context(), t.ID)
-		if err != nil {
-			return err
-		}
-		now := time.Now()
-		for _, d := range dirs {
-			if err := tx.MarkDirty(r.Context(), d.ID, store.DirtyAll, "", now); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	_, pending, err := reconcile.SetTeamDefault(r.Context(), s.Store, r.PathValue("team"), cents)
 	if errors.Is(err, store.ErrNotFound) {
 		return errorf(http.StatusNotFound, CodeNotFound, "no team %q", r.PathValue("team"))
 	}
 	if err != nil {
 		return internal(err)
 	}
-	for _, d := range dirs {
-		s.trigger(r.Context(), d.ID)
-	}
-	for _, d := range dirs {
-		s.waitApplied(r.Context(), d.ID, store.DirtyAll, "")
-	}
+	s.applied(r.Context(), pending)
 	writeJSON(w, http.StatusOK, map[string]any{"per_user_cents": centsJSON(cents)})
 	return nil
 }
@@ -367,24 +341,22 @@ func (s *Server) trigger(ctx context.Context, dirID string) {
 	}
 }
 
-// waitApplied waits (bounded) until the reconciler consumed a pending item,
-// so an admin's write shows in the next read.
-func (s *Server) waitApplied(ctx context.Context, dirID, kind, objectID string) {
+// applied asks for the reconciles a spend-limit change needs and waits,
+// boundedly, until the roster shows it, so the admin's next read does. On
+// timeout the answer goes out anyway: the change is safe in the store and
+// the reconciler applies it shortly.
+func (s *Server) applied(ctx context.Context, pending reconcile.Pending) {
+	for _, dirID := range pending.Directories() {
+		s.trigger(ctx, dirID)
+	}
 	limit := s.WaitApplied
 	if limit == 0 {
 		limit = 3 * time.Second
 	}
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		items, err := s.Store.PendingItem(ctx, dirID, kind, objectID)
-		if err != nil || !items {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(5 * time.Millisecond):
-		}
+	wctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	if err := pending.Wait(wctx, s.Store); err != nil && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		s.log().Warn("wait for the roster to show a limit change", "err", err)
 	}
 }
 
@@ -606,25 +578,14 @@ func (s *Server) setGroupLimit(w http.ResponseWriter, r *http.Request, groupID s
 	if aerr != nil {
 		return aerr
 	}
-	var dirID string
-	err := s.Store.WithTx(r.Context(), func(tx *store.Tx) error {
-		var err error
-		if dirID, err = tx.GroupDirectory(r.Context(), t.ID, groupID); err != nil {
-			return err
-		}
-		if err := tx.SetGroupLimit(r.Context(), t.ID, groupID, has, cents); err != nil {
-			return err
-		}
-		return tx.MarkDirty(r.Context(), dirID, store.DirtySubtree, groupID, time.Now())
-	})
+	pending, err := reconcile.SetGroupLimit(r.Context(), s.Store, t.ID, groupID, has, cents)
 	if errors.Is(err, store.ErrNotFound) {
 		return errorf(http.StatusNotFound, CodeNotFound, "no group %q in this team", groupID)
 	}
 	if err != nil {
 		return internal(err)
 	}
-	s.trigger(r.Context(), dirID)
-	s.waitApplied(r.Context(), dirID, store.DirtySubtree, groupID)
+	s.applied(r.Context(), pending)
 	return s.getGroup(w, r, groupID, false)
 }
 

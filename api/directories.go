@@ -14,7 +14,7 @@ import (
 
 	"github.com/roster-dev/roster/internal/secret"
 	"github.com/roster-dev/roster/store"
-	rsync "github.com/roster-dev/roster/sync"
+	"github.com/roster-dev/roster/sync/poll"
 )
 
 // SCIMTokenPrefix starts every SCIM bearer token roster issues.
@@ -219,8 +219,8 @@ func (s *Server) approveDirectory(w http.ResponseWriter, r *http.Request) *apiEr
 	if aerr != nil {
 		return aerr
 	}
-	err := rsync.Approve(r.Context(), s.Store, d.ID)
-	if errors.Is(err, rsync.ErrNothingToApprove) {
+	err := poll.Approve(r.Context(), s.Store, d.ID)
+	if errors.Is(err, poll.ErrNothingToApprove) {
 		return errorf(http.StatusConflict, CodeConflict, "directory %s is in state %q: no poll is held for review, nothing to approve", d.ID, d.State)
 	}
 	if err != nil {

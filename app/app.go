@@ -14,7 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -26,7 +26,8 @@ import (
 	"github.com/roster-dev/roster/metrics"
 	"github.com/roster-dev/roster/queue"
 	"github.com/roster-dev/roster/store"
-	rsync "github.com/roster-dev/roster/sync"
+	"github.com/roster-dev/roster/sync/poll"
+	"github.com/roster-dev/roster/sync/reconcile"
 	"github.com/roster-dev/roster/web"
 )
 
@@ -37,8 +38,8 @@ type App struct {
 	Store      *store.Store
 	Queue      *queue.Queue
 	Metrics    *metrics.Metrics
-	Reconciler *rsync.Reconciler
-	Poller     *rsync.Poller
+	Reconciler *reconcile.Reconciler
+	Poller     *poll.Poller
 	API        *api.Server
 	SCIM       *scim.Server
 	// GeneratedAdminToken is set when this start generated the admin token.
@@ -66,13 +67,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, fmt.Errorf("open queue: %w", err)
 	}
 	a.Metrics.Registry.MustRegister(a.Queue.Collectors()...)
-	a.Metrics.Registry.MustRegister(&directoryCollector{store: a.Store, log: log})
-	a.Reconciler = &rsync.Reconciler{Store: a.Store, Metrics: a.Metrics, Log: log.With("component", "reconcile")}
+	a.Metrics.Registry.MustRegister(metrics.NewDirectoryCollector(a.Store, log))
+	a.Reconciler = &reconcile.Reconciler{Store: a.Store, Metrics: a.Metrics, Log: log.With("component", "reconcile")}
 	a.setupFaults()
 	a.startPprof()
-	a.Poller = &rsync.Poller{
+	a.Poller = &poll.Poller{
 		Store: a.Store, Metrics: a.Metrics, Log: log.With("component", "poll"),
-		Openers: Openers(), Trigger: a.Queue.TriggerReconcile,
+		Types: ConnectorTypes(), Trigger: a.Queue.TriggerReconcile,
 	}
 	a.API = &api.Server{
 		Store: a.Store, Queue: a.Queue, Metrics: a.Metrics, Log: log.With("component", "api"),
@@ -186,7 +187,7 @@ func (a *App) Run(ctx context.Context) error {
 		}
 	}
 	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	var wg gosync.WaitGroup
+	var wg sync.WaitGroup
 	errs := make(chan error, 4)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -251,20 +252,8 @@ func (a *App) handlers() queue.Handlers {
 			// A failed poll is recorded on the directory (state error,
 			// last_error) and retried by its schedule, not by the queue:
 			// queue retries would only back off behind the schedule.
-			if err := a.Poller.Poll(ctx, dirID); err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, rsync.ErrNotPolled) {
+			if err := a.Poller.Poll(ctx, dirID); err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, poll.ErrNotPolled) {
 				a.Log.Warn("poll failed", "directory", dirID, "err", err)
-			}
-			return nil
-		},
-		Recompute: func(ctx context.Context, teamID string) error {
-			dirs, err := a.Store.ListDirectories(ctx, teamID)
-			if err != nil {
-				return err
-			}
-			for _, d := range dirs {
-				if err := a.Queue.TriggerReconcile(ctx, d.ID); err != nil {
-					return err
-				}
 			}
 			return nil
 		},

@@ -2,11 +2,9 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/robfig/cron/v3"
 
 	"github.com/roster-dev/roster/store"
@@ -19,7 +17,7 @@ import (
 func (a *App) schedule(ctx context.Context) {
 	log := a.Log.With("component", "scheduler")
 	log.Info("leading the schedule")
-	c := cron.New(cron.WithParser(cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)))
+	c := newCron()
 	c.Start()
 	defer c.Stop()
 	entries := map[string]scheduled{}
@@ -56,6 +54,12 @@ func (a *App) schedule(ctx context.Context) {
 	}
 }
 
+// newCron returns a cron that reads schedules as connectors.PollSettings
+// validates them: standard five-field specs and descriptors.
+func newCron() *cron.Cron {
+	return cron.New(cron.WithParser(cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)))
+}
+
 type scheduled struct {
 	spec string
 	id   cron.EntryID
@@ -68,20 +72,19 @@ func (a *App) syncSchedules(ctx context.Context, c *cron.Cron, entries map[strin
 		log.Warn("list directories", "err", err)
 		return
 	}
-	types := DirectoryTypes()
+	types := ConnectorTypes()
 	seen := map[string]bool{}
 	for _, d := range dirs {
-		if !types[d.Type].Polled {
+		typ, ok := types[d.Type]
+		if !ok {
+			continue // pushed (SCIM), not polled
+		}
+		cfg, err := typ.Load(d.Settings)
+		if err != nil {
+			log.Warn("unreadable directory settings; not scheduled", "directory", d.ID, "err", err)
 			continue
 		}
-		var s struct {
-			Schedule string `json:"schedule"`
-		}
-		_ = json.Unmarshal(d.Settings, &s)
-		spec := s.Schedule
-		if spec == "" {
-			spec = "@every 5m"
-		}
+		spec := cfg.Polling().ScheduleSpec()
 		seen[d.ID] = true
 		if e, ok := entries[d.ID]; ok && e.spec == spec {
 			continue
@@ -142,65 +145,5 @@ func (a *App) fullReconcileAll(ctx context.Context, log *slog.Logger) {
 		if err := a.Queue.TriggerReconcile(ctx, d.ID); err != nil {
 			log.Warn("full reconcile trigger", "directory", d.ID, "err", err)
 		}
-	}
-}
-
-// directoryCollector reports per-directory gauges read from the store at
-// scrape time, so every replica reports the same truth.
-type directoryCollector struct {
-	store *store.Store
-	log   *slog.Logger
-}
-
-var (
-	descPending = prometheus.NewDesc("roster_directory_pending_changes", "Changes waiting for the reconciler.", []string{"directory", "directory_type"}, nil)
-	descOldest  = prometheus.NewDesc("roster_directory_oldest_pending_change_timestamp_seconds", "Unix time the oldest change not yet applied was observed; 0 when none.", []string{"directory", "directory_type"}, nil)
-	descState   = prometheus.NewDesc("roster_directory_state", "1 for the directory's current state (syncing, ok, error, needs_review).", []string{"directory", "directory_type", "state"}, nil)
-	descLastOK  = prometheus.NewDesc("roster_directory_last_success_timestamp_seconds", "Unix time of the directory's last successful sync (poll or SCIM write applied).", []string{"directory", "directory_type"}, nil)
-	descDirs    = prometheus.NewDesc("roster_directories", "Directories by type.", []string{"directory_type"}, nil)
-)
-
-func (c *directoryCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPending, descOldest, descState, descLastOK, descDirs} {
-		ch <- d
-	}
-}
-
-func (c *directoryCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	dirs, err := c.store.ListDirectories(ctx, "")
-	if err != nil {
-		c.log.Warn("metrics: list directories", "err", err)
-		return
-	}
-	pending, err := c.store.PendingCounts(ctx)
-	if err != nil {
-		c.log.Warn("metrics: pending changes", "err", err)
-		return
-	}
-	byType := map[string]int{}
-	for _, d := range dirs {
-		byType[d.Type]++
-		p := pending[d.ID]
-		ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(p.Count), d.ID, d.Type)
-		oldest := 0.0
-		if p.Count > 0 {
-			oldest = float64(p.Oldest.UnixNano()) / 1e9
-		}
-		ch <- prometheus.MustNewConstMetric(descOldest, prometheus.GaugeValue, oldest, d.ID, d.Type)
-		for _, s := range []string{store.StateSyncing, store.StateOK, store.StateError, store.StateNeedsReview} {
-			v := 0.0
-			if d.State == s {
-				v = 1
-			}
-			ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, v, d.ID, d.Type, s)
-		}
-		if d.LastSyncAt != nil {
-			ch <- prometheus.MustNewConstMetric(descLastOK, prometheus.GaugeValue, float64(d.LastSyncAt.UnixNano())/1e9, d.ID, d.Type)
-		}
-	}
-	for t, n := range byType {
-		ch <- prometheus.MustNewConstMetric(descDirs, prometheus.GaugeValue, float64(n), t)
 	}
 }

@@ -1,22 +1,28 @@
 package app
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 
 	"github.com/roster-dev/roster/api"
+	"github.com/roster-dev/roster/connectors"
 	"github.com/roster-dev/roster/connectors/ldap"
-	"github.com/roster-dev/roster/store"
-	rsync "github.com/roster-dev/roster/sync"
 )
 
-// DirectoryTypes lists the kinds of directory roster can connect. The core
-// knows connectors only through this table.
+// ConnectorTypes are the polled directory types, by the name the API and
+// the store use. The core knows connectors only through this table: a new
+// source is its folder under connectors/ and one line here.
+func ConnectorTypes() map[string]connectors.Type {
+	return map[string]connectors.Type{
+		"ldap": {NewConfig: func() connectors.Config { return new(ldap.Config) }},
+	}
+}
+
+// DirectoryTypes lists the kinds of directory the admin API can create:
+// SCIM, which identity providers push to, and every polled connector.
 func DirectoryTypes() map[string]api.DirectoryType {
-	return map[string]api.DirectoryType{
+	out := map[string]api.DirectoryType{
 		"scim": {
 			Prepare: func(raw json.RawMessage) (json.RawMessage, error) {
 				if len(raw) == 0 || string(raw) == "null" || string(raw) == "{}" {
@@ -25,43 +31,34 @@ func DirectoryTypes() map[string]api.DirectoryType {
 				return nil, errors.New("a SCIM directory takes no settings")
 			},
 		},
-		"ldap": {
-			Polled: true,
-			Prepare: func(raw json.RawMessage) (json.RawMessage, error) {
-				if len(raw) == 0 || string(raw) == "null" {
-					return nil, errors.New(`give the connection under "ldap": url, bind_dn, bind_password, base_dn, ...`)
-				}
-				var c ldap.Config
-				dec := json.NewDecoder(bytesReader(raw))
-				dec.DisallowUnknownFields()
-				if err := dec.Decode(&c); err != nil {
-					return nil, fmt.Errorf("invalid JSON: %w", err)
-				}
-				if err := c.Validate(); err != nil {
-					return nil, err
-				}
-				return json.Marshal(c)
-			},
-			Redact: func(stored json.RawMessage) any {
-				var c ldap.Config
-				if err := json.Unmarshal(stored, &c); err != nil {
-					return map[string]any{}
-				}
-				return c.Redacted()
-			},
-		},
 	}
+	for name, t := range ConnectorTypes() {
+		out[name] = polledType(name, t)
+	}
+	return out
 }
 
-// Openers maps each polled directory type to its source.
-func Openers() map[string]rsync.Opener {
-	return map[string]rsync.Opener{
-		"ldap": func(ctx context.Context, dir *store.Directory, log *slog.Logger) (rsync.Source, error) {
-			var c ldap.Config
-			if err := json.Unmarshal(dir.Settings, &c); err != nil {
-				return nil, fmt.Errorf("stored ldap settings: %w", err)
+// polledType is how the admin API handles a connector's settings: parsed
+// strictly and validated on the way in, redacted on the way out.
+func polledType(name string, t connectors.Type) api.DirectoryType {
+	return api.DirectoryType{
+		Polled: true,
+		Prepare: func(raw json.RawMessage) (json.RawMessage, error) {
+			if len(raw) == 0 || string(raw) == "null" {
+				return nil, fmt.Errorf("missing: give the connection settings under %q", name)
 			}
-			return ldap.Open(ctx, c, log)
+			c, err := t.Parse(raw)
+			if err != nil {
+				return nil, err
+			}
+			return json.Marshal(c)
+		},
+		Redact: func(stored json.RawMessage) any {
+			c, err := t.Load(stored)
+			if err != nil {
+				return map[string]any{}
+			}
+			return c.Redacted()
 		},
 	}
 }

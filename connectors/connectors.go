@@ -12,9 +12,11 @@
 package connectors
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 )
 
@@ -139,4 +141,34 @@ type Config interface {
 type Type struct {
 	// NewConfig returns an empty Config to decode stored settings into.
 	NewConfig func() Config
+}
+
+// Parse reads settings an admin sent to create or change a directory:
+// unknown fields are errors (a typo must not silently drop a setting), and
+// the result is validated.
+func (t Type) Parse(raw json.RawMessage) (Config, error) {
+	c := t.NewConfig()
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return nil, fmt.Errorf("invalid JSON: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Load reads settings roster stored for a directory. They were validated
+// when stored; fields this version does not know are ignored, so settings
+// written by a newer version still poll.
+func (t Type) Load(stored json.RawMessage) (Config, error) {
+	c := t.NewConfig()
+	if len(stored) == 0 {
+		return c, nil
+	}
+	if err := json.Unmarshal(stored, c); err != nil {
+		return nil, fmt.Errorf("stored settings: %w", err)
+	}
+	return c, nil
 }

@@ -24,6 +24,9 @@ const (
 	// DefaultFullSyncEvery is how often an incremental source lists the
 	// whole directory, to find deletions its deltas cannot show.
 	DefaultFullSyncEvery = time.Hour
+	// MinFullSyncEvery is the shortest full_sync_every accepted: a full
+	// listing reads the whole directory.
+	MinFullSyncEvery = time.Minute
 )
 
 // PollSettings are the settings every polled source shares. A source's
@@ -34,15 +37,25 @@ type PollSettings struct {
 	Schedule string `json:"schedule,omitempty" yaml:"schedule,omitempty"`
 	// DeletionGuard limits how much one poll may remove from the roster.
 	DeletionGuard DeletionGuard `json:"deletion_guard,omitempty" yaml:"deletion_guard,omitempty"`
-	// FullSyncEvery is how often an incremental source lists everything.
+	// FullSyncEvery is how often an incremental source lists everything,
+	// to find what its deltas cannot show. The poller owns the timing: once
+	// the last full listing is older, it calls Full instead of Changes, so a
+	// source never checks this itself.
 	FullSyncEvery Duration `json:"full_sync_every,omitempty" yaml:"full_sync_every,omitempty"`
 }
 
 // DeletionGuard limits how much one poll may remove. Unset fields take the
-// defaults. max_removals: 0 is a real value, not "unset": every removal then
-// waits for approval.
+// defaults; a poll that would remove more than either limit allows is held
+// until an admin approves it.
 type DeletionGuard struct {
-	MaxRemovals *int     `json:"max_removals,omitempty" yaml:"max_removals,omitempty"`
+	// MaxRemovals is how many members one poll may remove. 0 is a real
+	// value, not "unset": every removal then waits for approval (the
+	// strictest guard). Unset means DefaultMaxRemovals.
+	MaxRemovals *int `json:"max_removals,omitempty" yaml:"max_removals,omitempty"`
+	// MaxFraction is the share of the active members one poll may remove,
+	// in (0, 1]. Unset means DefaultMaxFraction. A single removal is never
+	// held by the fraction alone, so a directory of three people can lose
+	// one.
 	MaxFraction *float64 `json:"max_fraction,omitempty" yaml:"max_fraction,omitempty"`
 }
 
@@ -91,6 +104,8 @@ func (p PollSettings) Problems() []error {
 	}
 	if p.FullSyncEvery < 0 {
 		errs = append(errs, fmt.Errorf("full_sync_every: negative; write it like 1h"))
+	} else if p.FullSyncEvery > 0 && p.FullSyncEvery.D() < MinFullSyncEvery {
+		errs = append(errs, fmt.Errorf("full_sync_every: %s is shorter than a minute; a full listing reads the whole directory, write it like 1h", p.FullSyncEvery.D()))
 	}
 	return errs
 }

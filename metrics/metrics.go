@@ -20,8 +20,8 @@ type Metrics struct {
 	ReconcileDuration *prometheus.HistogramVec
 	// Reconciles counts reconcile runs by mode and result.
 	Reconciles *prometheus.CounterVec
-	// RosterChanges counts applied roster changes by event type.
-	RosterChanges *prometheus.CounterVec
+	// ChangesApplied counts roster changes applied, by event type.
+	ChangesApplied *prometheus.CounterVec
 	// LastReconcile is the time of each directory's last successful
 	// reconcile.
 	LastReconcile *prometheus.GaugeVec
@@ -54,8 +54,8 @@ func New() *Metrics {
 		Reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "roster_reconciles_total", Help: "Reconcile runs by mode (incremental, full) and result (ok, error).",
 		}, []string{"mode", "result"}),
-		RosterChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "roster_roster_changes_total", Help: "Roster changes applied, by event type.",
+		ChangesApplied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roster_changes_applied_total", Help: "Roster changes applied, by event type.",
 		}, []string{"type"}),
 		LastReconcile: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "roster_directory_last_reconcile_timestamp_seconds", Help: "Unix time of the directory's last successful reconcile.",
@@ -82,7 +82,7 @@ func New() *Metrics {
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.SyncLag, m.ReconcileDuration, m.Reconciles, m.RosterChanges, m.LastReconcile,
+		m.SyncLag, m.ReconcileDuration, m.Reconciles, m.ChangesApplied, m.LastReconcile,
 		m.Polls, m.PollDuration, m.DeletionGuardTrips,
 		m.SCIMRequests, m.SCIMDuration, m.APIRequests,
 	)

@@ -25,7 +25,7 @@ func newMetrics(q *Queue) *metrics {
 	return &metrics{
 		triggers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "roster_queue_triggers_total",
-			Help: "Triggers received (reconcile, recompute, poll), merged or not.",
+			Help: "Triggers received (reconcile, poll), merged or not.",
 		}, []string{"type"}),
 		merged: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "roster_queue_trigger_merged_total",

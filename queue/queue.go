@@ -1,10 +1,9 @@
-// Package queue is roster's work queue: "directory X needs a reconcile", "team T needs its
-// effective limits recomputed", "directory X needs a poll". It is the only package that
-// imports Asynq.
+// Package queue is roster's work queue: "directory X needs a reconcile", "directory X needs a
+// poll". It is the only package that imports Asynq.
 //
 // The queue has controller-runtime work-queue semantics on top of Asynq:
 //
-//   - at most one task per key (directory or team) is queued or running at any time;
+//   - at most one task per key (directory) is queued or running at any time;
 //   - a trigger that arrives while a task for the key is queued merges into it;
 //   - a trigger that arrives while the task runs causes exactly one follow-up run;
 //   - this holds across any number of worker processes sharing one Redis.
@@ -64,8 +63,8 @@ type Config struct {
 	// deployments or tests can share one Redis database. Default "roster".
 	Namespace string
 
-	// Concurrency is the number of reconcile and recompute handlers run at once by one
-	// RunWorker call. Default 8.
+	// Concurrency is the number of reconcile handlers run at once by one RunWorker call.
+	// Default 8.
 	Concurrency int
 	// PollConcurrency is the number of poll handlers run at once by one RunWorker call.
 	// Polls run on their own Asynq server and queue, so slow polls never take a slot from a

@@ -25,8 +25,6 @@ type kindCase struct {
 var kindCases = []kindCase{
 	{"reconcile", kindReconcile, (*Queue).TriggerReconcile,
 		func(fn func(context.Context, string) error) Handlers { return Handlers{Reconcile: fn} }},
-	{"recompute", kindRecompute, (*Queue).TriggerRecompute,
-		func(fn func(context.Context, string) error) Handlers { return Handlers{Recompute: fn} }},
 	{"poll", kindPoll, (*Queue).EnqueuePoll,
 		func(fn func(context.Context, string) error) Handlers { return Handlers{Poll: fn} }},
 }

@@ -12,8 +12,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Logical Asynq queues. Reconciles and recomputes share "realtime"; polls, which can be
-// slow, have their own queue and their own worker pool.
+// Logical Asynq queues. Reconciles go to "realtime"; polls, which can be slow, have their own
+// queue and their own worker pool.
 const (
 	queueRealtime = "realtime"
 	queuePoll     = "poll"
@@ -28,9 +28,8 @@ type kind struct {
 
 var (
 	kindReconcile = kind{name: "reconcile", queue: queueRealtime}
-	kindRecompute = kind{name: "recompute", queue: queueRealtime}
 	kindPoll      = kind{name: "poll", queue: queuePoll}
-	kinds         = []kind{kindReconcile, kindRecompute, kindPoll}
+	kinds         = []kind{kindReconcile, kindPoll}
 )
 
 func (k kind) taskType() string { return "roster:" + k.name }
@@ -177,12 +176,6 @@ func nowMS() int64 { return time.Now().UnixMilli() }
 // exactly one follow-up run.
 func (q *Queue) TriggerReconcile(ctx context.Context, directoryID string) error {
 	return q.trigger(ctx, kindReconcile, directoryID)
-}
-
-// TriggerRecompute says "team's effective limits need recomputing", with the same merging as
-// TriggerReconcile, per team.
-func (q *Queue) TriggerRecompute(ctx context.Context, teamID string) error {
-	return q.trigger(ctx, kindRecompute, teamID)
 }
 
 // EnqueuePoll asks for a poll of a directory, with the same merging as TriggerReconcile: at

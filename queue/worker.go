@@ -14,10 +14,9 @@ import (
 	"github.com/hibiken/asynq"
 )
 
-// Handlers are the functions RunWorker calls. Each receives the key (directory or team ID)
-// that needs work; it must be idempotent (level-triggered: read the store, converge). A nil
-// handler means this worker does not serve that task type; polls are served only when Poll
-// is set, reconciles and recomputes only when Reconcile or Recompute is set.
+// Handlers are the functions RunWorker calls. Each receives the directory ID that needs work;
+// it must be idempotent (level-triggered: read the store, converge). A nil handler means this
+// worker does not serve that task type.
 //
 // A handler that returns an error is retried with exponential back-off (Config.MaxRetry,
 // RetryBaseDelay, MaxRetryDelay); a trigger that arrives meanwhile merges into the retry.
@@ -26,8 +25,6 @@ import (
 type Handlers struct {
 	// Reconcile brings one directory's roster in step with its mirror.
 	Reconcile func(ctx context.Context, directoryID string) error
-	// Recompute recomputes one team's effective spend limits.
-	Recompute func(ctx context.Context, teamID string) error
 	// Poll polls one directory's source.
 	Poll func(ctx context.Context, directoryID string) error
 }
@@ -37,9 +34,9 @@ type Handlers struct {
 // is not cancelled meanwhile), then cancels the rest and hands their tasks back to the queue.
 // It returns nil after a graceful shutdown.
 //
-// Reconciles and recomputes run on one Asynq server (Config.Concurrency slots, queue
-// "realtime"), polls on another (Config.PollConcurrency slots, queue "poll"), so polls never
-// hold a slot a reconcile needs. Any number of RunWorker calls, in any number of processes
+// Reconciles run on one Asynq server (Config.Concurrency slots, queue "realtime"), polls on
+// another (Config.PollConcurrency slots, queue "poll"), so polls never hold a slot a reconcile
+// needs. Any number of RunWorker calls, in any number of processes
 // sharing the Redis, may run at once.
 func (q *Queue) RunWorker(ctx context.Context, h Handlers) error {
 	type server struct {
@@ -48,14 +45,9 @@ func (q *Queue) RunWorker(ctx context.Context, h Handlers) error {
 		mux  *asynq.ServeMux
 	}
 	var servers []server
-	if h.Reconcile != nil || h.Recompute != nil {
+	if h.Reconcile != nil {
 		mux := asynq.NewServeMux()
-		if h.Reconcile != nil {
-			mux.HandleFunc(kindReconcile.taskType(), q.handler(kindReconcile, h.Reconcile))
-		}
-		if h.Recompute != nil {
-			mux.HandleFunc(kindRecompute.taskType(), q.handler(kindRecompute, h.Recompute))
-		}
+		mux.HandleFunc(kindReconcile.taskType(), q.handler(kindReconcile, h.Reconcile))
 		servers = append(servers, server{queueRealtime, q.newServer(queueRealtime, q.cfg.Concurrency, q.cfg.TaskCheckInterval), mux})
 	}
 	if h.Poll != nil {

@@ -1,6 +1,7 @@
-// Package web serves the admin web page. This first version is a status page
-// that points at the API; the set-up wizard, groups and spend-limit pages
-// build on the same admin API.
+// Package web serves the admin web page: a status page that points at the
+// admin API, the SCIM endpoint, health and metrics. Everything the page
+// shows comes from the admin API, so pages added here (set-up, groups,
+// spend limits) need nothing from the server beyond it.
 package web
 
 import (

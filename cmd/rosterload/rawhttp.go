@@ -17,11 +17,12 @@ import (
 )
 
 // rawPool is a lean HTTP/1.1 keep-alive client for the measured requests.
-// On a 2-core machine the load tool shares the CPU with roster, and
-// net/http's client costs about 80 µs of CPU per request here; this one
-// writes the request with one buffered write and parses only the status
-// line, the headers and a Content-Length or chunked body, as wrk or h2load
-// would. It is still a strict client: a malformed answer is an error.
+// The load tool usually shares the CPU with roster, so every microsecond
+// the client spends is taken from the server being measured; net/http's
+// client spends a large share of a small request's budget. This one writes
+// the request with one buffered write and parses only the status line, the
+// headers and a Content-Length or chunked body, as wrk or h2load would. It
+// is still a strict client: a malformed answer is an error.
 type rawPool struct {
 	addr  string // host:port
 	host  string // Host header

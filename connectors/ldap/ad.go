@@ -7,7 +7,7 @@ import (
 
 	goldap "github.com/go-ldap/ldap/v3"
 
-	rsync "github.com/roster-dev/roster/sync"
+	"github.com/roster-dev/roster/connectors"
 )
 
 // invocationID reads the invocationId of the domain controller the session
@@ -151,7 +151,7 @@ func (s *Source) dirSyncChanges(ctx context.Context, sess *session, cur cursorDa
 		return cursorData{}, err
 	}
 	if inv != cur.InvocationID {
-		return cursorData{}, fmt.Errorf("%w: domain controller changed (invocationId %s, cursor made on %s)", rsync.ErrResync, inv, cur.InvocationID)
+		return cursorData{}, fmt.Errorf("%w: domain controller changed (invocationId %s, cursor made on %s)", connectors.ErrResync, inv, cur.InvocationID)
 	}
 	type hint struct{ group, known bool }
 	changed := map[string]hint{}
@@ -183,7 +183,7 @@ func (s *Source) dirSyncChanges(ctx context.Context, sess *session, cur cursorDa
 	})
 	if err != nil {
 		if dirSyncDenied(err) {
-			return cursorData{}, fmt.Errorf("%w: DirSync no longer permitted: %v", rsync.ErrResync, err)
+			return cursorData{}, fmt.Errorf("%w: DirSync no longer permitted: %v", connectors.ErrResync, err)
 		}
 		return cursorData{}, err
 	}
@@ -253,14 +253,14 @@ func (s *Source) usnChanges(ctx context.Context, sess *session, cur cursorData, 
 		return cursorData{}, err
 	}
 	if inv != cur.InvocationID {
-		return cursorData{}, fmt.Errorf("%w: domain controller changed (invocationId %s, cursor made on %s)", rsync.ErrResync, inv, cur.InvocationID)
+		return cursorData{}, fmt.Errorf("%w: domain controller changed (invocationId %s, cursor made on %s)", connectors.ErrResync, inv, cur.InvocationID)
 	}
 	dse, err := readRootDSE(sess.conn)
 	if err != nil {
 		return cursorData{}, ctxErr(ctx, err)
 	}
 	if dse.HighestCommittedUSN < cur.USN {
-		return cursorData{}, fmt.Errorf("%w: USN went backwards (%d < %d): restored domain controller", rsync.ErrResync, dse.HighestCommittedUSN, cur.USN)
+		return cursorData{}, fmt.Errorf("%w: USN went backwards (%d < %d): restored domain controller", connectors.ErrResync, dse.HighestCommittedUSN, cur.USN)
 	}
 	if dse.HighestCommittedUSN == cur.USN {
 		return cur, nil

@@ -1,5 +1,7 @@
 // Package ldap polls an Active Directory or OpenLDAP directory and lists its
-// users and groups for roster's sync core (sync.Source / sync.DeltaSource).
+// users and groups for roster (a connectors.DeltaSource). It knows only the
+// connectors contract: the poller decides when to list everything, and
+// enforces the deletion guard.
 //
 // It reads only: paged searches (streamed, page by page), range retrieval of
 // large member attributes, and incremental polls with DirSync or uSNChanged
@@ -9,20 +11,20 @@
 package ldap
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
-	"github.com/robfig/cron/v3"
+
+	"github.com/roster-dev/roster/connectors"
 )
 
 // Flavors of directory server.
@@ -31,13 +33,11 @@ const (
 	FlavorOpenLDAP        = "openldap"
 )
 
-// Defaults.
+// Defaults of the LDAP settings; those every polled source shares
+// (schedule, deletion guard, full sync) are in package connectors.
 const (
-	DefaultPageSize      = 500
-	DefaultTimeout       = 30 * time.Second
-	DefaultFullSyncEvery = time.Hour
-	DefaultMaxRemovals   = 500
-	DefaultMaxFraction   = 0.2
+	DefaultPageSize = 500
+	DefaultTimeout  = 30 * time.Second
 )
 
 // Config is one LDAP / Active Directory connection as an admin configures it
@@ -56,10 +56,6 @@ type Config struct {
 	UserFilter  string `json:"user_filter,omitempty" yaml:"user_filter,omitempty"`
 	GroupFilter string `json:"group_filter,omitempty" yaml:"group_filter,omitempty"`
 
-	// Schedule is a cron spec ("*/5 * * * *") or a descriptor ("@every 30s");
-	// the scheduler uses it, the connector only validates it.
-	Schedule string `json:"schedule,omitempty" yaml:"schedule,omitempty"`
-
 	// Flavor is active_directory or openldap; empty means detect it from the
 	// root DSE.
 	Flavor string `json:"flavor,omitempty" yaml:"flavor,omitempty"`
@@ -76,7 +72,7 @@ type Config struct {
 	InsecureSkipVerify bool `json:"insecure_skip_verify,omitempty" yaml:"insecure_skip_verify,omitempty"`
 
 	// Timeout bounds dialing and each LDAP operation (default 30s).
-	Timeout Duration `json:"timeout,omitempty" yaml:"timeout,omitempty"`
+	Timeout connectors.Duration `json:"timeout,omitempty" yaml:"timeout,omitempty"`
 	// PageSize is the paged-results page size (default 500; AD caps it at
 	// 1000).
 	PageSize int `json:"page_size,omitempty" yaml:"page_size,omitempty"`
@@ -88,13 +84,12 @@ type Config struct {
 	// of groups as members; false drops group members.
 	NestedGroups *bool `json:"nested_groups,omitempty" yaml:"nested_groups,omitempty"`
 
-	// DeletionGuard is carried for the sync core, which enforces it.
-	DeletionGuard DeletionGuard `json:"deletion_guard,omitempty" yaml:"deletion_guard,omitempty"`
-
-	// FullSyncEvery is how often an incremental poll lists the whole
-	// directory instead (to find deletions and entries that left the
-	// filters); default 1h. Changes returns that listing with Delta.Present.
-	FullSyncEvery Duration `json:"full_sync_every,omitempty" yaml:"full_sync_every,omitempty"`
+	// PollSettings are schedule, deletion_guard and full_sync_every, which
+	// sit beside the fields above in JSON and YAML. The scheduler and the
+	// poller read them; this package only validates them. A full listing
+	// finds the deletions and the entries that left the filters which
+	// incremental polls (uSNChanged in particular) cannot see.
+	connectors.PollSettings `yaml:",inline"`
 }
 
 // Attributes names the directory attributes roster reads. Empty fields take
@@ -112,79 +107,6 @@ type Attributes struct {
 	Member string `json:"member,omitempty" yaml:"member,omitempty"`
 }
 
-// DeletionGuard limits how much one poll may remove; the sync core enforces
-// it.
-type DeletionGuard struct {
-	MaxRemovals *int     `json:"max_removals,omitempty" yaml:"max_removals,omitempty"`
-	MaxFraction *float64 `json:"max_fraction,omitempty" yaml:"max_fraction,omitempty"`
-}
-
-// Limits returns the guard's values with defaults applied.
-func (g DeletionGuard) Limits() (maxRemovals int, maxFraction float64) {
-	maxRemovals, maxFraction = DefaultMaxRemovals, DefaultMaxFraction
-	if g.MaxRemovals != nil {
-		maxRemovals = *g.MaxRemovals
-	}
-	if g.MaxFraction != nil {
-		maxFraction = *g.MaxFraction
-	}
-	return maxRemovals, maxFraction
-}
-
-// Duration is a time.Duration written as "30s", "5m" (or a number of
-// seconds in JSON).
-type Duration time.Duration
-
-// D returns the duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-// MarshalText writes "30s".
-func (d Duration) MarshalText() ([]byte, error) {
-	if d == 0 {
-		return []byte(""), nil
-	}
-	return []byte(time.Duration(d).String()), nil
-}
-
-// UnmarshalText reads "30s".
-func (d *Duration) UnmarshalText(b []byte) error {
-	s := strings.TrimSpace(string(b))
-	if s == "" {
-		*d = 0
-		return nil
-	}
-	if n, err := strconv.ParseFloat(s, 64); err == nil {
-		*d = Duration(n * float64(time.Second))
-		return nil
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("duration %q: write it like 30s, 5m or 1h", s)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// UnmarshalJSON accepts "30s" or a number of seconds.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
-		return d.UnmarshalText([]byte(s))
-	}
-	var n float64
-	if err := json.Unmarshal(b, &n); err != nil {
-		return fmt.Errorf("duration: want a string like \"30s\" or a number of seconds")
-	}
-	*d = Duration(n * float64(time.Second))
-	return nil
-}
-
-// MarshalJSON writes "30s".
-func (d Duration) MarshalJSON() ([]byte, error) {
-	b, _ := d.MarshalText()
-	return json.Marshal(string(b))
-}
-
 // ServerURLs returns URL then URLs, without duplicates.
 func (c *Config) ServerURLs() []string {
 	var out []string
@@ -200,10 +122,10 @@ func (c *Config) ServerURLs() []string {
 	return out
 }
 
-// Redacted returns a copy without the bind password and the client key, fit
-// for API answers and logs. A redacted secret reads "(redacted)" so callers
-// can show that one is set.
-func (c Config) Redacted() Config {
+// Redacted returns a copy (a Config) without the bind password and the
+// client key, fit for API answers and logs. A redacted secret reads
+// "(redacted)" so callers can show that one is set.
+func (c Config) Redacted() any {
 	if c.BindPassword != "" {
 		c.BindPassword = redacted
 	}
@@ -238,13 +160,6 @@ func (c *Config) timeout() time.Duration {
 		return DefaultTimeout
 	}
 	return c.Timeout.D()
-}
-
-func (c *Config) fullSyncEvery() time.Duration {
-	if c.FullSyncEvery <= 0 {
-		return DefaultFullSyncEvery
-	}
-	return c.FullSyncEvery.D()
 }
 
 func (c *Config) nestedGroups() bool { return c.NestedGroups == nil || *c.NestedGroups }
@@ -297,11 +212,6 @@ func (c *Config) Validate() error {
 			add("%s %q: not an LDAP filter (%v); write it like (objectClass=person) with balanced parentheses", name, f, err)
 		}
 	}
-	if c.Schedule != "" {
-		if _, err := cron.ParseStandard(c.Schedule); err != nil {
-			add("schedule %q: %v; use a cron spec like \"*/5 * * * *\" or \"@every 30s\"", c.Schedule, err)
-		}
-	}
 	switch c.Flavor {
 	case "", FlavorActiveDirectory, FlavorOpenLDAP:
 	default:
@@ -336,18 +246,7 @@ func (c *Config) Validate() error {
 			add("attributes.%s %q: not an attribute name; use a name like mail or an OID", name, v)
 		}
 	}
-	maxRem, maxFrac := c.DeletionGuard.Limits()
-	if maxRem < 0 {
-		add("deletion_guard.max_removals %d: negative; use 0 or more", maxRem)
-	}
-	if maxFrac < 0 || maxFrac > 1 {
-		add("deletion_guard.max_fraction %g: must be between 0 and 1 (e.g. 0.2 for 20%%)", maxFrac)
-	}
-	if c.FullSyncEvery < 0 {
-		add("full_sync_every: negative; use e.g. 1h")
-	} else if c.FullSyncEvery > 0 && c.FullSyncEvery.D() < time.Minute {
-		add("full_sync_every %s: shorter than a minute; use 1m or more", c.FullSyncEvery.D())
-	}
+	errs = append(errs, c.Problems()...)
 	if len(errs) == 0 {
 		return nil
 	}
@@ -393,3 +292,17 @@ func validAttrName(s string) bool {
 }
 
 var errNoServer = errors.New("ldap: no server could be reached")
+
+// Polling returns the settings every polled source shares.
+func (c *Config) Polling() connectors.PollSettings { return c.PollSettings }
+
+// Open connects the source (see the package function Open).
+func (c *Config) Open(ctx context.Context, log *slog.Logger) (connectors.Source, error) {
+	s, err := Open(ctx, *c, log)
+	if err != nil {
+		return nil, err // not a nil *Source in a non-nil interface
+	}
+	return s, nil
+}
+
+var _ connectors.Config = (*Config)(nil)

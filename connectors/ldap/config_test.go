@@ -9,24 +9,27 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/roster-dev/roster/connectors"
 	"github.com/roster-dev/roster/connectors/ldap"
 )
 
 func TestValidateReportsEverything(t *testing.T) {
 	frac := 1.5
 	c := ldap.Config{
-		URLs:          []string{"http://x", "ldaps://ok:636"},
-		StartTLS:      true,
-		BindDN:        "CN=svc,DC=x",
-		BaseDN:        "not a dn",
-		UserFilter:    "(objectClass=user",
-		Schedule:      "every now and then",
-		Flavor:        "novell",
-		CACert:        "junk",
-		ClientCert:    "only cert",
-		PageSize:      -1,
-		Attributes:    ldap.Attributes{Email: "m a i l"},
-		DeletionGuard: ldap.DeletionGuard{MaxFraction: &frac},
+		URLs:       []string{"http://x", "ldaps://ok:636"},
+		StartTLS:   true,
+		BindDN:     "CN=svc,DC=x",
+		BaseDN:     "not a dn",
+		UserFilter: "(objectClass=user",
+		Flavor:     "novell",
+		CACert:     "junk",
+		ClientCert: "only cert",
+		PageSize:   -1,
+		Attributes: ldap.Attributes{Email: "m a i l"},
+		PollSettings: connectors.PollSettings{
+			Schedule:      "every now and then",
+			DeletionGuard: connectors.DeletionGuard{MaxFraction: &frac},
+		},
 	}
 	err := c.Validate()
 	var ce *ldap.ConfigError
@@ -47,7 +50,7 @@ func TestValidateReportsEverything(t *testing.T) {
 		t.Errorf("empty config: %v", err)
 	}
 	ok := ldap.Config{URL: "ldap://dc1:389", StartTLS: true, BindDN: "svc@example.com", BindPassword: "pw",
-		BaseDN: "DC=example,DC=com", Schedule: "@every 30s"}
+		BaseDN: "DC=example,DC=com", PollSettings: connectors.PollSettings{Schedule: "@every 30s"}}
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("valid config: %v", err)
 	}
@@ -73,7 +76,7 @@ func TestConfigDecodeAndRedact(t *testing.T) {
 		c.Attributes.Email != "userPrincipalName" || len(c.URLs) != 2 {
 		t.Fatalf("decoded %+v", c)
 	}
-	if n, f := c.DeletionGuard.Limits(); n != 10 || f != ldap.DefaultMaxFraction {
+	if n, f := c.DeletionGuard.Limits(); n != 10 || f != connectors.DefaultMaxFraction {
 		t.Fatalf("guard %d %g", n, f)
 	}
 	r := c.Redacted()

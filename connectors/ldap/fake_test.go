@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roster-dev/roster/connectors"
 	"github.com/roster-dev/roster/connectors/ldap"
 	"github.com/roster-dev/roster/internal/testldap"
 )
@@ -33,7 +34,7 @@ func fakeAD(t *testing.T, users int) (*testldap.Fake, ldap.Config) {
 		f.Add(e)
 	}
 	cfg := ldap.Config{URL: f.URL, BindDN: "CN=svc,DC=fake,DC=test", BindPassword: f.Password, BaseDN: "DC=fake,DC=test",
-		Timeout: ldap.Duration(10 * time.Second)}
+		Timeout: connectors.Duration(10 * time.Second)}
 	return f, cfg
 }
 

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roster-dev/roster/connectors"
 	"github.com/roster-dev/roster/connectors/ldap"
 	"github.com/roster-dev/roster/internal/testldap"
-	rsync "github.com/roster-dev/roster/sync"
 )
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -35,7 +35,7 @@ func configFor(d *testldap.Dir) ldap.Config {
 		BindDN:       d.ServiceDN,
 		BindPassword: d.ServicePassword,
 		BaseDN:       d.BaseDN,
-		Timeout:      ldap.Duration(20 * time.Second),
+		Timeout:      connectors.Duration(20 * time.Second),
 	}
 }
 
@@ -51,7 +51,7 @@ func open(t testing.TB, cfg ldap.Config) *ldap.Source {
 	return s
 }
 
-func full(t testing.TB, s *ldap.Source) (*rsync.Snapshot, json.RawMessage) {
+func full(t testing.TB, s *ldap.Source) (*connectors.Snapshot, json.RawMessage) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -62,7 +62,7 @@ func full(t testing.TB, s *ldap.Source) (*rsync.Snapshot, json.RawMessage) {
 	return snap, cur
 }
 
-func changes(t testing.TB, s *ldap.Source, cur json.RawMessage) (*rsync.Delta, json.RawMessage) {
+func changes(t testing.TB, s *ldap.Source, cur json.RawMessage) (*connectors.Delta, json.RawMessage) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -73,16 +73,16 @@ func changes(t testing.TB, s *ldap.Source, cur json.RawMessage) (*rsync.Delta, j
 	return d, next
 }
 
-func usersByID(us []rsync.SourceUser) map[string]rsync.SourceUser {
-	m := map[string]rsync.SourceUser{}
+func usersByID(us []connectors.User) map[string]connectors.User {
+	m := map[string]connectors.User{}
 	for _, u := range us {
 		m[u.ExternalID] = u
 	}
 	return m
 }
 
-func groupsByID(gs []rsync.SourceGroup) map[string]rsync.SourceGroup {
-	m := map[string]rsync.SourceGroup{}
+func groupsByID(gs []connectors.Group) map[string]connectors.Group {
+	m := map[string]connectors.Group{}
 	for _, g := range gs {
 		m[g.ExternalID] = g
 	}
@@ -117,6 +117,6 @@ func contains(s []string, v string) bool {
 	return false
 }
 
-func isEmptyDelta(d *rsync.Delta) bool {
+func isEmptyDelta(d *connectors.Delta) bool {
 	return len(d.Users) == 0 && len(d.Groups) == 0 && len(d.DeletedUsers) == 0 && len(d.DeletedGroups) == 0 && d.Present == nil
 }

@@ -9,7 +9,7 @@ import (
 
 	goldap "github.com/go-ldap/ldap/v3"
 
-	rsync "github.com/roster-dev/roster/sync"
+	"github.com/roster-dev/roster/connectors"
 )
 
 // schema is the attribute names and filters in effect for one flavor.
@@ -160,16 +160,16 @@ func (sc *schema) idFilter(id string) string {
 
 // user maps an entry; it returns a Skipped reason when the entry is
 // unusable.
-func (sc *schema) user(e *goldap.Entry) (rsync.SourceUser, *rsync.Skipped) {
+func (sc *schema) user(e *goldap.Entry) (connectors.User, *connectors.Skipped) {
 	id := sc.entryID(e)
 	if id == "" {
-		return rsync.SourceUser{}, &rsync.Skipped{ID: e.DN, Reason: fmt.Sprintf("no %s attribute (stable id)", sc.id)}
+		return connectors.User{}, &connectors.Skipped{ID: e.DN, Reason: fmt.Sprintf("no %s attribute (stable id)", sc.id)}
 	}
 	email := strings.ToLower(strings.TrimSpace(e.GetEqualFoldAttributeValue(sc.email)))
 	if email == "" {
-		return rsync.SourceUser{}, &rsync.Skipped{ID: id, Reason: fmt.Sprintf("no email (%s attribute empty) at %s", sc.email, e.DN)}
+		return connectors.User{}, &connectors.Skipped{ID: id, Reason: fmt.Sprintf("no email (%s attribute empty) at %s", sc.email, e.DN)}
 	}
-	u := rsync.SourceUser{
+	u := connectors.User{
 		ExternalID:  id,
 		UserName:    e.GetEqualFoldAttributeValue(sc.username),
 		Email:       email,

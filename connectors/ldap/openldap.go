@@ -7,7 +7,7 @@ import (
 
 	goldap "github.com/go-ldap/ldap/v3"
 
-	rsync "github.com/roster-dev/roster/sync"
+	"github.com/roster-dev/roster/connectors"
 )
 
 const nilUUID = "00000000-0000-0000-0000-000000000000"
@@ -83,11 +83,11 @@ func (s *Source) syncRefresh(ctx context.Context, sess *session, filter string, 
 	if err := resp.Err(); err != nil {
 		switch ldapCode(err) {
 		case 4096: // e-syncRefreshRequired
-			return nil, fmt.Errorf("%w: the server wants a full reload: %v", rsync.ErrResync, err)
+			return nil, fmt.Errorf("%w: the server wants a full reload: %v", connectors.ErrResync, err)
 		case goldap.LDAPResultSizeLimitExceeded, goldap.LDAPResultAdminLimitExceeded:
 			// Too much changed for an unpaged sync search; a paged full
 			// listing can read it.
-			return nil, fmt.Errorf("%w: too many changes for one sync search: %v", rsync.ErrResync, err)
+			return nil, fmt.Errorf("%w: too many changes for one sync search: %v", connectors.ErrResync, err)
 		}
 		return nil, fmt.Errorf("sync search %q: %w", filter, ctxErr(ctx, err))
 	}
@@ -130,7 +130,7 @@ func (s *Source) syncStart(ctx context.Context, sess *session, filter string) ([
 // cookies.
 func (s *Source) syncChanges(ctx context.Context, sess *session, cur cursorData, ch *changeSet) (cursorData, error) {
 	if !sess.rootDN.Controls[oidSyncRequest] {
-		return cursorData{}, fmt.Errorf("%w: server %s has no sync provider", rsync.ErrResync, sess.url)
+		return cursorData{}, fmt.Errorf("%w: server %s has no sync provider", connectors.ErrResync, sess.url)
 	}
 	ur, err := s.syncRefresh(ctx, sess, s.sc.userFilter, s.sc.userAttrs(), cur.UserCookie)
 	if err != nil {
@@ -197,7 +197,7 @@ func timestampCursor(maxStamp string, took time.Duration) string {
 func (s *Source) timestampChanges(ctx context.Context, sess *session, cur cursorData, ch *changeSet) (cursorData, error) {
 	since := cur.Since
 	if since == "" {
-		return cursorData{}, fmt.Errorf("%w: timestamp cursor without a time", rsync.ErrResync)
+		return cursorData{}, fmt.Errorf("%w: timestamp cursor without a time", connectors.ErrResync)
 	}
 	maxStamp := since
 	f := "(modifyTimestamp>=" + goldap.EscapeFilter(since) + ")"

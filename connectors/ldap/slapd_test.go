@@ -10,9 +10,9 @@ import (
 
 	goldap "github.com/go-ldap/ldap/v3"
 
+	"github.com/roster-dev/roster/connectors"
 	"github.com/roster-dev/roster/connectors/ldap"
 	"github.com/roster-dev/roster/internal/testldap"
-	rsync "github.com/roster-dev/roster/sync"
 )
 
 func TestSlapdFullAboveSizeLimit(t *testing.T) {
@@ -93,7 +93,7 @@ type scenario struct {
 	resolve func(dn string) string
 }
 
-func (sc *scenario) step(t *testing.T) *rsync.Delta {
+func (sc *scenario) step(t *testing.T) *connectors.Delta {
 	t.Helper()
 	d, next := changes(t, sc.s, sc.cur)
 	sc.cur = next
@@ -274,28 +274,31 @@ func runChangeScenarios(t *testing.T, d *testldap.Dir, cfg ldap.Config, wantKind
 		}
 	})
 	t.Run("periodic full listing", func(t *testing.T) {
-		ldap.SetClock(s, func() time.Time { return time.Now().Add(2 * time.Hour) })
-		defer ldap.SetClock(s, time.Now)
-		dl := sc.step(t)
-		if dl.Present == nil {
-			t.Fatal("no Present set after full_sync_every")
+		// The poller runs Full once full_sync_every has passed; the
+		// listing shows what deltas may miss (bob left the scope), and
+		// its cursor continues incrementally.
+		snap, next := full(t, s)
+		users := usersByID(snap.Users)
+		if _, ok := users[id(carol)]; !ok {
+			t.Fatal("carol not listed")
 		}
-		if _, ok := dl.Present[id(carol)]; !ok {
-			t.Fatal("carol not present")
+		if _, ok := users[id(bob)]; ok {
+			t.Fatal("bob, moved out of base_dn, still listed")
 		}
-		if _, ok := dl.Present[id(eng)]; !ok {
-			t.Fatal("eng not present")
+		if _, ok := groupsByID(snap.Groups)[id(eng)]; !ok {
+			t.Fatal("eng not listed")
 		}
-		if len(dl.Users) == 0 || len(dl.Groups) == 0 {
-			t.Fatal("full listing as delta is empty")
+		if got := ldap.CursorKind(next); got != wantKind {
+			t.Fatalf("cursor kind after the full listing %q, want %q", got, wantKind)
 		}
+		sc.cur = next
 	})
 	if dl := sc.step(t); !isEmptyDelta(dl) {
 		t.Fatalf("no change at the end: got %+v", dl)
 	}
 }
 
-func presentMissing(d *rsync.Delta, id string) bool {
+func presentMissing(d *connectors.Delta, id string) bool {
 	if d.Present == nil {
 		return false
 	}
@@ -358,7 +361,7 @@ func TestSlapdServerDown(t *testing.T) {
 		t.Fatalf("Full with the server down: snap=%v err=%v", snap, err)
 	}
 	d, _, err := s.Changes(ctx, cur)
-	if err == nil || d != nil || errors.Is(err, rsync.ErrResync) {
+	if err == nil || d != nil || errors.Is(err, connectors.ErrResync) {
 		t.Fatalf("Changes with the server down: d=%v err=%v", d, err)
 	}
 	if err := sl.Start(); err != nil {
@@ -392,7 +395,7 @@ func TestSlapdURLFailoverAndTLS(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := configFor(&sl.Dir)
-			cfg.Timeout = ldap.Duration(5 * time.Second)
+			cfg.Timeout = connectors.Duration(5 * time.Second)
 			tc.mod(&cfg)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()

@@ -13,7 +13,7 @@ import (
 
 	goldap "github.com/go-ldap/ldap/v3"
 
-	rsync "github.com/roster-dev/roster/sync"
+	"github.com/roster-dev/roster/connectors"
 )
 
 // Cursor kinds.
@@ -25,8 +25,8 @@ const (
 )
 
 var (
-	_ rsync.DeltaSource = (*Source)(nil)
-	_ rsync.Closer      = (*Source)(nil)
+	_ connectors.DeltaSource = (*Source)(nil)
+	_ connectors.Closer      = (*Source)(nil)
 )
 
 // Source reads one directory. It is safe for use by one poll at a time;
@@ -128,7 +128,9 @@ type cursorData struct {
 	Kind string `json:"kind"`
 	// Config is a digest of the settings that shape the listing; another
 	// digest makes the cursor unusable.
-	Config string    `json:"config"`
+	Config string `json:"config"`
+	// FullAt is when the full listing this cursor continues began; it
+	// is kept for diagnosis (the poller times full listings itself).
 	FullAt time.Time `json:"full_at"`
 	Server string    `json:"server,omitempty"`
 	// Active Directory.
@@ -194,7 +196,7 @@ func (s *Source) withSession(ctx context.Context, fn func(*session) error) error
 
 // Full lists every user and group. The cursor it returns continues with the
 // best incremental method the server allows.
-func (s *Source) Full(ctx context.Context) (*rsync.Snapshot, json.RawMessage, error) {
+func (s *Source) Full(ctx context.Context) (*connectors.Snapshot, json.RawMessage, error) {
 	s.poll.Lock()
 	defer s.poll.Unlock()
 	return s.listAll(ctx)
@@ -203,9 +205,9 @@ func (s *Source) Full(ctx context.Context) (*rsync.Snapshot, json.RawMessage, er
 // listAll lists the whole directory in a session and keeps its DN index
 // for the next Changes (dropping it when the listing fails). The caller
 // holds s.poll.
-func (s *Source) listAll(ctx context.Context) (*rsync.Snapshot, json.RawMessage, error) {
+func (s *Source) listAll(ctx context.Context) (*connectors.Snapshot, json.RawMessage, error) {
 	var (
-		snap *rsync.Snapshot
+		snap *connectors.Snapshot
 		cur  json.RawMessage
 		idx  *dnIndex
 	)
@@ -222,7 +224,7 @@ func (s *Source) listAll(ctx context.Context) (*rsync.Snapshot, json.RawMessage,
 	return snap, cur, nil
 }
 
-func (s *Source) full(ctx context.Context, sess *session) (*rsync.Snapshot, json.RawMessage, *dnIndex, error) {
+func (s *Source) full(ctx context.Context, sess *session) (*connectors.Snapshot, json.RawMessage, *dnIndex, error) {
 	start := s.now()
 	// Take the incremental starting point first: whatever changes while we
 	// list is seen again by the next Changes.
@@ -293,9 +295,9 @@ func (s *Source) startCursor(ctx context.Context, sess *session) (cursorData, er
 }
 
 // list reads all users then all groups, and resolves group members.
-func (s *Source) list(ctx context.Context, sess *session) (*rsync.Snapshot, *dnIndex, string, error) {
+func (s *Source) list(ctx context.Context, sess *session) (*connectors.Snapshot, *dnIndex, string, error) {
 	sc := s.sc
-	snap := &rsync.Snapshot{}
+	snap := &connectors.Snapshot{}
 	idx := newIndex()
 	maxStamp := ""
 	track := s.flavor != FlavorActiveDirectory
@@ -332,7 +334,7 @@ func (s *Source) list(ctx context.Context, sess *session) (*rsync.Snapshot, *dnI
 		return nil, nil, "", fmt.Errorf("list users: %w", err)
 	}
 	type pending struct {
-		g   rsync.SourceGroup
+		g   connectors.Group
 		dns []string
 	}
 	var groups []pending
@@ -355,7 +357,7 @@ func (s *Source) list(ctx context.Context, sess *session) (*rsync.Snapshot, *dnI
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("list groups: %w", err)
 	}
-	snap.Groups = make([]rsync.SourceGroup, 0, len(groups))
+	snap.Groups = make([]connectors.Group, 0, len(groups))
 	for _, p := range groups {
 		p.g.Members = s.resolve(idx.byDN, p.dns)
 		snap.Groups = append(snap.Groups, p.g)
@@ -365,17 +367,17 @@ func (s *Source) list(ctx context.Context, sess *session) (*rsync.Snapshot, *dnI
 
 // group maps a group entry, fetching the remaining ranges of large member
 // attributes. It returns the member DNs (normalized).
-func (s *Source) group(ctx context.Context, sess *session, e *goldap.Entry) (rsync.SourceGroup, []string, *rsync.Skipped, error) {
+func (s *Source) group(ctx context.Context, sess *session, e *goldap.Entry) (connectors.Group, []string, *connectors.Skipped, error) {
 	sc := s.sc
 	id := sc.entryID(e)
 	if id == "" {
-		return rsync.SourceGroup{}, nil, &rsync.Skipped{ID: e.DN, Reason: fmt.Sprintf("no %s attribute (stable id)", sc.id)}, nil
+		return connectors.Group{}, nil, &connectors.Skipped{ID: e.DN, Reason: fmt.Sprintf("no %s attribute (stable id)", sc.id)}, nil
 	}
 	var dns []string
 	for _, attr := range sc.members {
 		vals, err := sess.memberValues(ctx, e, attr)
 		if err != nil {
-			return rsync.SourceGroup{}, nil, nil, err
+			return connectors.Group{}, nil, nil, err
 		}
 		for _, v := range vals {
 			dns = append(dns, normDN(memberDN(v)))
@@ -385,7 +387,7 @@ func (s *Source) group(ctx context.Context, sess *session, e *goldap.Entry) (rsy
 	if name == "" {
 		name = e.DN
 	}
-	return rsync.SourceGroup{ExternalID: id, Name: name, Attrs: map[string]any{"dn": e.DN}}, dns, nil, nil
+	return connectors.Group{ExternalID: id, Name: name, Attrs: map[string]any{"dn": e.DN}}, dns, nil, nil
 }
 
 // resolve maps member DNs to ids; unknown DNs (not listed users/groups) are
@@ -404,30 +406,32 @@ func (s *Source) resolve(byDN map[string]memberRef, dns []string) []string {
 	return out
 }
 
-// Changes lists what changed since cursor. It returns rsync.ErrResync when
-// the cursor is unusable (other kind or settings, another domain
-// controller, USN rollback, expired sync cookie).
-func (s *Source) Changes(ctx context.Context, cursor json.RawMessage) (*rsync.Delta, json.RawMessage, error) {
+// Changes lists what changed since cursor. It returns connectors.ErrResync
+// when the cursor is unusable (other kind or settings, another domain
+// controller, USN rollback, expired sync cookie). It never turns into a
+// full listing by itself: the poller calls Full when one is due
+// (full_sync_every).
+func (s *Source) Changes(ctx context.Context, cursor json.RawMessage) (*connectors.Delta, json.RawMessage, error) {
 	s.poll.Lock()
 	defer s.poll.Unlock()
 	var cur cursorData
 	if err := json.Unmarshal(cursor, &cur); err != nil || cur.Kind == "" {
-		return nil, nil, fmt.Errorf("%w: unreadable cursor", rsync.ErrResync)
+		return nil, nil, fmt.Errorf("%w: unreadable cursor", connectors.ErrResync)
 	}
 	if cur.Config != s.configDigest() {
-		return nil, nil, fmt.Errorf("%w: the connection settings changed since the cursor was made", rsync.ErrResync)
+		return nil, nil, fmt.Errorf("%w: the connection settings changed since the cursor was made", connectors.ErrResync)
 	}
 	switch cur.Kind {
 	case KindDirSync, KindUSN:
 		if s.flavor != FlavorActiveDirectory {
-			return nil, nil, fmt.Errorf("%w: %s cursor for a %s directory", rsync.ErrResync, cur.Kind, s.flavor)
+			return nil, nil, fmt.Errorf("%w: %s cursor for a %s directory", connectors.ErrResync, cur.Kind, s.flavor)
 		}
 	case KindSyncrepl, KindTimestamp:
 		if s.flavor != FlavorOpenLDAP {
-			return nil, nil, fmt.Errorf("%w: %s cursor for a %s directory", rsync.ErrResync, cur.Kind, s.flavor)
+			return nil, nil, fmt.Errorf("%w: %s cursor for a %s directory", connectors.ErrResync, cur.Kind, s.flavor)
 		}
 	default:
-		return nil, nil, fmt.Errorf("%w: unknown cursor kind %q", rsync.ErrResync, cur.Kind)
+		return nil, nil, fmt.Errorf("%w: unknown cursor kind %q", connectors.ErrResync, cur.Kind)
 	}
 	var idx *dnIndex
 	if s.idx != nil && s.idxCursor == string(cursor) {
@@ -435,12 +439,8 @@ func (s *Source) Changes(ctx context.Context, cursor json.RawMessage) (*rsync.De
 	}
 	s.idx, s.idxCursor = nil, ""
 
-	if s.now().Sub(cur.FullAt) >= s.cfg.fullSyncEvery() {
-		return s.fullAsDelta(ctx)
-	}
-
 	var (
-		d    *rsync.Delta
+		d    *connectors.Delta
 		next cursorData
 	)
 	err := s.withSession(ctx, func(sess *session) error {
@@ -480,24 +480,6 @@ func (s *Source) Changes(ctx context.Context, cursor json.RawMessage) (*rsync.De
 	return d, raw, nil
 }
 
-// fullAsDelta runs the periodic full listing and returns it as a Delta
-// whose Present set names everything that exists.
-func (s *Source) fullAsDelta(ctx context.Context) (*rsync.Delta, json.RawMessage, error) {
-	snap, cur, err := s.listAll(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	d := &rsync.Delta{Users: snap.Users, Groups: snap.Groups, Skipped: snap.Skipped,
-		Present: make(map[string]struct{}, len(snap.Users)+len(snap.Groups))}
-	for _, u := range snap.Users {
-		d.Present[u.ExternalID] = struct{}{}
-	}
-	for _, g := range snap.Groups {
-		d.Present[g.ExternalID] = struct{}{}
-	}
-	return d, cur, nil
-}
-
 // changeSet collects one incremental poll.
 type changeSet struct {
 	idx      *dnIndex // nil when member DNs must be looked up
@@ -533,9 +515,9 @@ func (ch *changeSet) deleted(id string, group, known bool) {
 
 // finish maps the changed entries, resolves group members and builds the
 // Delta.
-func (s *Source) finish(ctx context.Context, sess *session, ch *changeSet) (*rsync.Delta, error) {
+func (s *Source) finish(ctx context.Context, sess *session, ch *changeSet) (*connectors.Delta, error) {
 	sc := s.sc
-	d := &rsync.Delta{Present: ch.present}
+	d := &connectors.Delta{Present: ch.present}
 	upserted := map[string]bool{}
 	for _, e := range ch.users {
 		id := sc.entryID(e)
@@ -554,7 +536,7 @@ func (s *Source) finish(ctx context.Context, sess *session, ch *changeSet) (*rsy
 		d.Users = append(d.Users, u)
 	}
 	type pending struct {
-		g   rsync.SourceGroup
+		g   connectors.Group
 		dns []string
 	}
 	var groups []pending

@@ -16,7 +16,8 @@ import (
 	"github.com/roster-dev/roster/internal/testenv"
 	"github.com/roster-dev/roster/internal/testldap"
 	"github.com/roster-dev/roster/store"
-	rsync "github.com/roster-dev/roster/sync"
+	"github.com/roster-dev/roster/sync/poll"
+	"github.com/roster-dev/roster/sync/reconcile"
 )
 
 // BenchmarkLDAPSync measures, end to end through the store: a first full
@@ -41,8 +42,8 @@ func BenchmarkLDAPSync(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	rec := &rsync.Reconciler{Store: s}
-	poller := &rsync.Poller{Store: s, Openers: app.Openers()}
+	rec := &reconcile.Reconciler{Store: s}
+	poller := &poll.Poller{Store: s, Types: app.ConnectorTypes()}
 	syncOnce := func() {
 		if err := poller.Poll(ctx, "d"); err != nil {
 			b.Fatal(err)

@@ -1,8 +1,9 @@
-package sync_test
+package reconcile_test
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand"
 	"sort"
@@ -14,7 +15,8 @@ import (
 
 	"github.com/roster-dev/roster/internal/testenv"
 	"github.com/roster-dev/roster/store"
-	rsync "github.com/roster-dev/roster/sync"
+	"github.com/roster-dev/roster/sync/reconcile"
+	"github.com/roster-dev/roster/sync/rules"
 )
 
 func cents(v int64) *int64 { return &v }
@@ -23,7 +25,7 @@ type fixture struct {
 	t     *testing.T
 	ctx   context.Context
 	s     *store.Store
-	r     *rsync.Reconciler
+	r     *reconcile.Reconciler
 	team  string
 	dir   string
 	after int64
@@ -33,7 +35,7 @@ func newFixture(t *testing.T, e testenv.Engine, def *int64) *fixture {
 	t.Helper()
 	s := testenv.OpenStore(t, e)
 	ctx := context.Background()
-	f := &fixture{t: t, ctx: ctx, s: s, r: &rsync.Reconciler{Store: s}, team: "team1", dir: "dir1"}
+	f := &fixture{t: t, ctx: ctx, s: s, r: &reconcile.Reconciler{Store: s}, team: "team1", dir: "dir1"}
 	if err := s.CreateTeam(ctx, &store.Team{ID: f.team, Name: "Team", Plan: store.PlanEnterprise, SSOStatus: "active", DefaultLimitCents: def}); err != nil {
 		t.Fatal(err)
 	}
@@ -89,15 +91,13 @@ func (f *fixture) remove(group string, members ...string) {
 }
 
 func (f *fixture) limit(group string, has bool, c *int64) {
-	f.tx(func(tx *store.Tx) error {
-		if err := tx.SetGroupLimit(f.ctx, f.team, group, has, c); err != nil {
-			return err
-		}
-		return tx.MarkDirty(f.ctx, f.dir, store.DirtySubtree, group, time.Now())
-	})
+	f.t.Helper()
+	if _, err := reconcile.SetGroupLimit(f.ctx, f.s, f.team, group, has, c); err != nil {
+		f.t.Fatalf("set group limit: %v", err)
+	}
 }
 
-func (f *fixture) reconcile() rsync.Result {
+func (f *fixture) reconcile() reconcile.Result {
 	f.t.Helper()
 	res, err := f.r.Reconcile(f.ctx, f.dir)
 	if err != nil {
@@ -193,7 +193,7 @@ func TestSpendPolicyAndNesting(t *testing.T) {
 		for _, e := range got {
 			count[e]++
 		}
-		if count[rsync.EventMemberAdded] != 4 || count[rsync.EventGroupCreated] != 5 {
+		if count[reconcile.EventMemberAdded] != 4 || count[reconcile.EventGroupCreated] != 5 {
 			t.Fatalf("events = %v, want 4 member.added and 5 group.created", count)
 		}
 
@@ -212,7 +212,7 @@ func TestSpendPolicyAndNesting(t *testing.T) {
 		if got := f.roster()["ann"]; got.Cents != "2000" || got.Source != "group:Sales" {
 			t.Fatalf("ann after un-nesting = %+v, want 2000 from Sales", got)
 		}
-		if diff := cmp.Diff([]string{rsync.EventMembershipRemoved, rsync.EventLimitChanged}, f.events()); diff != "" {
+		if diff := cmp.Diff([]string{reconcile.EventMembershipRemoved, reconcile.EventLimitChanged}, f.events()); diff != "" {
 			t.Fatalf("events (-want +got):\n%s", diff)
 		}
 
@@ -230,7 +230,7 @@ func TestSpendPolicyAndNesting(t *testing.T) {
 		if got := f.roster()["bob"]; got.Source != "group:Sales EMEA" {
 			t.Fatalf("bob's limit source after rename = %q", got.Source)
 		}
-		if diff := cmp.Diff([]string{rsync.EventGroupRenamed}, f.events()); diff != "" {
+		if diff := cmp.Diff([]string{reconcile.EventGroupRenamed}, f.events()); diff != "" {
 			t.Fatalf("events (-want +got):\n%s", diff)
 		}
 
@@ -249,7 +249,7 @@ func TestSpendPolicyAndNesting(t *testing.T) {
 		for _, e := range f.events() {
 			count[e]++
 		}
-		if count[rsync.EventMemberRemoved] != 1 || count[rsync.EventGroupDeleted] != 1 || count[rsync.EventLimitChanged] != 1 {
+		if count[reconcile.EventMemberRemoved] != 1 || count[reconcile.EventGroupDeleted] != 1 || count[reconcile.EventLimitChanged] != 1 {
 			t.Fatalf("events = %v", count)
 		}
 	})
@@ -329,7 +329,7 @@ func TestEventPayloads(t *testing.T) {
 		}
 		var added map[string]any
 		for _, e := range evs {
-			if e.Type == rsync.EventMemberAdded {
+			if e.Type == reconcile.EventMemberAdded {
 				json.Unmarshal(e.Data, &added)
 			}
 			if e.DirectoryID != f.dir {
@@ -395,4 +395,107 @@ func TestIncrementalInChunks(t *testing.T) {
 			t.Fatalf("%d members, want %d", got, n-20)
 		}
 	})
+}
+
+// TestLimitChanges checks that a spend-limit change marks what it moves and
+// that Pending.Wait returns once the reconciler has applied it, not before.
+func TestLimitChanges(t *testing.T) {
+	forEngines(t, func(t *testing.T, e testenv.Engine) {
+		f := newFixture(t, e, cents(1000))
+		f.user("ann", true)
+		f.user("bob", true)
+		f.group("g1", "Eng")
+		f.group("g2", "Platform")
+		f.add("g1", "g2")
+		f.add("g2", "ann")
+		f.tx(func(tx *store.Tx) error {
+			return tx.CreateDirectory(f.ctx, &store.Directory{ID: "dir2", TeamID: f.team, Type: "scim"})
+		})
+		f.reconcile()
+		f.events()
+
+		if _, err := reconcile.SetGroupLimit(f.ctx, f.s, f.team, "nope", true, cents(5)); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("limit on an unknown group: err = %v, want store.ErrNotFound", err)
+		}
+
+		// A group's limit moves the members under it, nested ones too.
+		pending, err := reconcile.SetGroupLimit(f.ctx, f.s, f.team, "g1", true, cents(4000))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]string{f.dir}, pending.Directories()); diff != "" {
+			t.Fatalf("directories to reconcile (-want +got):\n%s", diff)
+		}
+		f.waitTimesOut(pending)
+		done := f.waitInBackground(pending)
+		f.reconcile()
+		if err := <-done; err != nil {
+			t.Fatalf("Wait after the reconcile: %v", err)
+		}
+		want := map[string]memberView{
+			"ann": {Groups: []string{"Eng", "Platform"}, Cents: "4000", Source: "group:Eng"},
+			"bob": {Cents: "1000", Source: "team_default"},
+		}
+		if diff := cmp.Diff(want, f.roster()); diff != "" {
+			t.Fatalf("roster after the group limit (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff([]string{reconcile.EventLimitChanged}, f.events()); diff != "" {
+			t.Fatalf("events after the group limit (-want +got):\n%s", diff)
+		}
+
+		// The team default marks every directory of the team.
+		team, pending, err := reconcile.SetTeamDefault(f.ctx, f.s, f.team, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if team.DefaultLimitCents != nil {
+			t.Fatalf("team default = %d, want unlimited", *team.DefaultLimitCents)
+		}
+		if diff := cmp.Diff([]string{f.dir, "dir2"}, pending.Directories()); diff != "" {
+			t.Fatalf("directories to reconcile (-want +got):\n%s", diff)
+		}
+		f.waitTimesOut(pending)
+		if _, err := f.r.Reconcile(f.ctx, "dir2"); err != nil {
+			t.Fatal(err)
+		}
+		f.waitTimesOut(pending) // dir1 still pending
+		f.reconcile()
+		if err := pending.Wait(f.ctx, f.s); err != nil {
+			t.Fatalf("Wait after both reconciles: %v", err)
+		}
+		want["bob"] = memberView{Cents: "unlimited", Source: "team_default"}
+		if diff := cmp.Diff(want, f.roster()); diff != "" {
+			t.Fatalf("roster after the team default (-want +got):\n%s", diff)
+		}
+		if _, _, err := reconcile.SetTeamDefault(f.ctx, f.s, "no-team", nil); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("default of an unknown team: err = %v, want store.ErrNotFound", err)
+		}
+	})
+}
+
+// waitTimesOut checks that Wait does not return before the reconciler ran.
+func (f *fixture) waitTimesOut(p reconcile.Pending) {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(f.ctx, 30*time.Millisecond)
+	defer cancel()
+	if err := p.Wait(ctx, f.s); !errors.Is(err, context.DeadlineExceeded) {
+		f.t.Fatalf("Wait before the reconcile: err = %v, want the deadline", err)
+	}
+}
+
+func (f *fixture) waitInBackground(p reconcile.Pending) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(f.ctx, 10*time.Second)
+		defer cancel()
+		done <- p.Wait(ctx, f.s)
+	}()
+	return done
+}
+
+// The rules name limit sources with the strings the roster stores.
+func TestLimitSourcesMatchTheStore(t *testing.T) {
+	if rules.SourceGroup != store.SourceGroup || rules.SourceTeamDefault != store.SourceTeamDefault {
+		t.Fatalf("rules sources %q, %q; store sources %q, %q", rules.SourceGroup, rules.SourceTeamDefault, store.SourceGroup, store.SourceTeamDefault)
+	}
 }

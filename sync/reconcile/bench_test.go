@@ -1,4 +1,4 @@
-package sync_test
+package reconcile_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/roster-dev/roster/internal/testenv"
 	"github.com/roster-dev/roster/store"
-	rsync "github.com/roster-dev/roster/sync"
+	"github.com/roster-dev/roster/sync/reconcile"
 )
 
 // Directory size of the reconcile benchmarks (the foundation issue's
@@ -23,6 +23,16 @@ const (
 	benchGroups        = 10_000
 	benchGroupsPerUser = 5
 )
+
+// benchSize returns the users and groups of the benchmark directory: the
+// target's, or a hundredth of it under -short, which only checks that the
+// benchmarks still run (their figures then mean nothing).
+func benchSize() (users, groups int) {
+	if testing.Short() {
+		return benchUsers / 100, benchGroups / 100
+	}
+	return benchUsers, benchGroups
+}
 
 func benchEngine(b *testing.B) testenv.Engine {
 	if os.Getenv("ROSTER_BENCH_ENGINE") == "postgres" {
@@ -105,8 +115,9 @@ func peakRSS(reset bool) float64 {
 // 10,000-group directory (500,000 memberships) into an empty roster.
 func BenchmarkFullReconcile(b *testing.B) {
 	s := testenv.OpenStore(b, benchEngine(b))
-	seedDirectory(b, s, "team", "dir", benchUsers, benchGroups, benchGroupsPerUser)
-	r := &rsync.Reconciler{Store: s}
+	users, groups := benchSize()
+	seedDirectory(b, s, "team", "dir", users, groups, benchGroupsPerUser)
+	r := &reconcile.Reconciler{Store: s}
 	ctx := context.Background()
 	b.ResetTimer()
 	var peak float64
@@ -125,8 +136,8 @@ func BenchmarkFullReconcile(b *testing.B) {
 		}
 		b.StopTimer()
 		peak = max(peak, peakRSS(false))
-		if res.Mode != "full" || res.Changes < benchUsers {
-			b.Fatalf("reconcile = %+v, want a full run adding %d members", res, benchUsers)
+		if res.Mode != "full" || res.Changes < users {
+			b.Fatalf("reconcile = %+v, want a full run adding %d members", res, users)
 		}
 		b.StartTimer()
 	}
@@ -137,8 +148,9 @@ func BenchmarkFullReconcile(b *testing.B) {
 // remove, alternately) against that directory, reconciled incrementally.
 func BenchmarkSingleMembershipChange(b *testing.B) {
 	s := testenv.OpenStore(b, benchEngine(b))
-	seedDirectory(b, s, "team", "dir", benchUsers, benchGroups, benchGroupsPerUser)
-	r := &rsync.Reconciler{Store: s}
+	users, groups := benchSize()
+	seedDirectory(b, s, "team", "dir", users, groups, benchGroupsPerUser)
+	r := &reconcile.Reconciler{Store: s}
 	ctx := context.Background()
 	// A group no seeded user is in, with a limit, so each change moves a
 	// member's effective limit too.
@@ -156,7 +168,7 @@ func BenchmarkSingleMembershipChange(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		user := fmt.Sprintf("u%06d", (i/2)%benchUsers)
+		user := fmt.Sprintf("u%06d", (i/2)%users)
 		err := s.WithTx(ctx, func(tx *store.Tx) error {
 			if i%2 == 0 {
 				_, err := tx.AddMembers(ctx, "dir", "gbench", []store.Member{{ID: user, Type: store.MemberUser}}, time.Now())

@@ -1,0 +1,233 @@
+// Package poll reads polled sources into the mirror: the first stage of
+// sync. One poll lists a directory through its connector (everything, or
+// what changed since the stored cursor), compares the listing with what the
+// mirror holds, lets the deletion guard hold back a poll that would remove
+// too many members, and writes the difference, the new cursor and the
+// directory's state in one transaction. The reconciler (sync/reconcile)
+// then carries the mirror into the roster.
+//
+// A poll is load → plan → write: loadMirror reads what the listing touches,
+// planPoll decides in memory what changes, the guard decides whether it may
+// apply, and write applies it.
+package poll
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/roster-dev/roster/connectors"
+	"github.com/roster-dev/roster/metrics"
+	"github.com/roster-dev/roster/store"
+	"github.com/roster-dev/roster/sync/rules"
+)
+
+// Event types this stage appends to the feed.
+const (
+	EventDirectoryHeld     = "directory.needs_review"
+	EventDirectoryApproved = "directory.approved"
+)
+
+// Poller reads polled sources into the mirror.
+type Poller struct {
+	Store   *store.Store
+	Metrics *metrics.Metrics
+	Log     *slog.Logger
+	// Types are the polled directory types, by name; a directory of a type
+	// not listed is not polled (SCIM).
+	Types map[string]connectors.Type
+	// Trigger asks for a reconcile of the directory after a poll wrote.
+	Trigger func(ctx context.Context, dirID string) error
+}
+
+// ErrNotPolled is returned for directories that are not polled (SCIM).
+var ErrNotPolled = errors.New("directory is not polled")
+
+// errHeld says the deletion guard held the poll back; Poll reports it as
+// success, since the directory's state tells the admin.
+var errHeld = errors.New("held by the deletion guard")
+
+// Poll reads a directory's source and writes what changed to the mirror. A
+// failed or partial read changes nothing but the directory's state; a poll
+// that would remove too many members is held for review.
+func (p *Poller) Poll(ctx context.Context, dirID string) error {
+	dir, err := p.Store.GetDirectory(ctx, dirID)
+	if err != nil {
+		return fmt.Errorf("poll %s: %w", dirID, err)
+	}
+	typ, ok := p.Types[dir.Type]
+	if !ok {
+		return fmt.Errorf("poll %s (%s): %w", dirID, dir.Type, ErrNotPolled)
+	}
+	log := p.logger().With("directory", dirID, "type", dir.Type)
+	if dir.State != store.StateNeedsReview {
+		p.setState(ctx, dir, store.StateSyncing)
+	}
+	start := time.Now()
+	kind, err := p.poll(ctx, dir, typ, log)
+	p.observe(dir.Type, kind, start, err)
+	if errors.Is(err, errHeld) {
+		return nil
+	}
+	if err != nil {
+		log.Warn("poll failed", "kind", kind, "err", err)
+		p.recordFailure(ctx, dirID, err)
+		return fmt.Errorf("poll %s: %w", dirID, err)
+	}
+	log.Info("poll done", "kind", kind, "duration", time.Since(start))
+	if p.Trigger != nil {
+		if err := p.Trigger(ctx, dirID); err != nil {
+			log.Warn("trigger reconcile after poll", "err", err)
+		}
+	}
+	return nil
+}
+
+func (p *Poller) observe(dirType, kind string, start time.Time, err error) {
+	if p.Metrics == nil {
+		return
+	}
+	result := "ok"
+	switch {
+	case errors.Is(err, errHeld):
+		result = "held"
+	case err != nil:
+		result = "error"
+	}
+	p.Metrics.Polls.WithLabelValues(dirType, kind, result).Inc()
+	p.Metrics.PollDuration.WithLabelValues(dirType, kind).Observe(time.Since(start).Seconds())
+}
+
+// recordFailure puts a failed poll's error on the directory. Stale beats
+// wrong: the mirror is left as it was, and a held review stays held.
+func (p *Poller) recordFailure(ctx context.Context, dirID string, err error) {
+	cur, gerr := p.Store.GetDirectory(ctx, dirID)
+	if gerr != nil {
+		return
+	}
+	if cur.State != store.StateNeedsReview {
+		cur.State = store.StateError
+	}
+	cur.LastError = err.Error()
+	_ = p.Store.UpdateDirectory(ctx, cur)
+}
+
+func (p *Poller) logger() *slog.Logger {
+	if p.Log != nil {
+		return p.Log
+	}
+	return slog.Default()
+}
+
+func (p *Poller) setState(ctx context.Context, dir *store.Directory, state string) {
+	dir.State = state
+	if err := p.Store.UpdateDirectory(ctx, dir); err != nil {
+		p.logger().Warn("set directory state", "directory", dir.ID, "err", err)
+	}
+}
+
+// listing is what a source answered: a whole snapshot, or a delta, and the
+// cursor to continue from.
+type listing struct {
+	snap   *connectors.Snapshot // a full listing
+	delta  *connectors.Delta    // an incremental one, when snap is nil
+	cursor json.RawMessage
+}
+
+// full reports whether the listing is the whole directory.
+func (l listing) full() bool { return l.snap != nil }
+
+// needsWholeMirror reports whether planning needs all the mirror holds: a
+// full listing, or a delta that names everything that still exists.
+func (l listing) needsWholeMirror() bool { return l.snap != nil || l.delta.Present != nil }
+
+// poll lists the directory and applies the listing. It decides which
+// listing to ask for: what changed since the cursor when the source can
+// say and the last full listing is recent enough (full_sync_every), else
+// everything. It returns the kind of poll it ran, for metrics.
+func (p *Poller) poll(ctx context.Context, dir *store.Directory, typ connectors.Type, log *slog.Logger) (string, error) {
+	cfg, err := typ.Load(dir.Settings)
+	if err != nil {
+		return "full", err
+	}
+	src, err := cfg.Open(ctx, log)
+	if err != nil {
+		return "full", fmt.Errorf("connect: %w", err)
+	}
+	if c, ok := src.(connectors.Closer); ok {
+		defer c.Close()
+	}
+	ps := cfg.Polling()
+	var guard rules.Guard
+	guard.MaxRemovals, guard.MaxFraction = ps.DeletionGuard.Limits()
+	if ds, ok := src.(connectors.DeltaSource); ok && !fullDue(dir, ps.FullSyncInterval(), time.Now()) {
+		delta, cursor, err := ds.Changes(ctx, dir.Cursor)
+		switch {
+		case err == nil && delta == nil:
+			return "incremental", errors.New("source returned no delta and no error")
+		case err == nil:
+			return "incremental", p.apply(ctx, dir, guard, listing{delta: delta, cursor: cursor})
+		case !errors.Is(err, connectors.ErrResync):
+			return "incremental", err
+		}
+		log.Info("incremental cursor no longer valid; listing everything", "reason", err)
+	}
+	snap, cursor, err := src.Full(ctx)
+	if err != nil {
+		return "full", err
+	}
+	if snap == nil {
+		return "full", errors.New("source returned no snapshot and no error")
+	}
+	return "full", p.apply(ctx, dir, guard, listing{snap: snap, cursor: cursor})
+}
+
+// fullDue reports whether the next poll must list everything: there is no
+// cursor to continue from, or the last full listing is every or more ago.
+// This is the only place that times full listings; sources never do.
+func fullDue(dir *store.Directory, every time.Duration, now time.Time) bool {
+	return len(dir.Cursor) == 0 || dir.LastFullAt == nil || now.Sub(*dir.LastFullAt) >= every
+}
+
+// apply takes one listing into the mirror: load what the mirror holds of
+// it, plan the difference, let the deletion guard decide, write.
+func (p *Poller) apply(ctx context.Context, dir *store.Directory, guard rules.Guard, l listing) error {
+	cur, err := p.loadMirror(ctx, dir.ID, l)
+	if err != nil {
+		return fmt.Errorf("read mirror: %w", err)
+	}
+	pl := planPoll(dir.ID, cur, l)
+	active, err := cur.active(len(pl.leaving))
+	if err != nil {
+		return fmt.Errorf("count members: %w", err)
+	}
+	var review Review
+	_ = json.Unmarshal(dir.Review, &review)
+	approved := dir.State == store.StateNeedsReview && review.Approved
+	if guard.Holds(len(pl.leaving), active) && !approved {
+		return p.hold(ctx, dir, cur, pl.leaving, active, guard)
+	}
+	return p.write(ctx, dir, pl, l, approved)
+}
+
+func cursorKind(c json.RawMessage) string {
+	var k struct {
+		Kind string `json:"kind"`
+	}
+	if json.Unmarshal(c, &k) == nil && k.Kind != "" {
+		return k.Kind
+	}
+	return "incremental"
+}
+
+// withIDs adds the team and directory ids every feed event carries.
+func withIDs(b []byte, d *store.Directory) json.RawMessage {
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	m["team_id"], m["directory_id"] = d.TeamID, d.ID
+	out, _ := json.Marshal(m)
+	return out
+}

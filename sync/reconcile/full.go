@@ -1,0 +1,113 @@
+package reconcile
+
+import (
+	"context"
+
+	"github.com/roster-dev/roster/store"
+	"github.com/roster-dev/roster/sync/rules"
+)
+
+// full reconciles the whole directory: loadFull reads the mirror and the
+// roster from one snapshot without holding the writer, the plan computes
+// the changes, and one transaction writes them and clears the items that
+// were pending when the snapshot was read.
+func (r *Reconciler) full(ctx context.Context, dirID string) (Result, error) {
+	res := Result{Mode: "full"}
+	dir, err := r.Store.GetDirectory(ctx, dirID)
+	if err != nil {
+		return res, err
+	}
+	team, err := r.Store.GetTeam(ctx, dir.TeamID)
+	if err != nil {
+		return res, err
+	}
+	p, items, err := r.loadFull(ctx, team, dir)
+	if err != nil {
+		return res, err
+	}
+	changes := p.changes()
+	r.beforeApply(dirID)
+	err = r.Store.WithTx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.GetDirectory(ctx, dirID); err != nil { // locks the directory on PostgreSQL
+			return err
+		}
+		return apply(ctx, tx, team.ID, dirID, changes, items)
+	})
+	if err != nil {
+		return res, err
+	}
+	res.Changes, res.Pending = len(changes.Events), len(items)
+	r.afterApply(dirID, dir.Type, items, changes.Events)
+	return res, nil
+}
+
+// loadFull reads one consistent snapshot of the directory: every mirror
+// user with the groups they are in through nesting, every roster member and
+// link, every group's mirror and roster name, the team's limits, and the
+// pending items it covers. Changes made after it stay pending (their items
+// get a newer generation) and cause a follow-up run.
+func (r *Reconciler) loadFull(ctx context.Context, team *store.Team, dir *store.Directory) (*plan, []store.DirtyRow, error) {
+	dirID := dir.ID
+	p := &plan{team: team, dir: dir, users: map[string]*userState{}, groups: map[string]*groupState{}}
+	var items []store.DirtyRow
+	err := r.Store.ReadSnapshot(ctx, func(rt *store.ReadTx) error {
+		var err error
+		if items, err = rt.PendingDirty(ctx, dirID); err != nil {
+			return err
+		}
+		if p.limits, err = rt.GroupLimits(ctx, team.ID); err != nil {
+			return err
+		}
+		if p.names, err = rt.MirrorGroupNames(ctx, dirID); err != nil {
+			return err
+		}
+		if err := loadMirrorUsers(ctx, rt, dirID, p); err != nil {
+			return err
+		}
+		if err := rt.EachRosterMember(ctx, dirID, func(m *store.RosterMember) {
+			p.user(m.UserID).cur = m
+		}); err != nil {
+			return err
+		}
+		if err := rt.EachMemberGroup(ctx, dirID, func(l store.Link) {
+			us := p.user(l.UserID)
+			us.curGroups = append(us.curGroups, l.GroupID)
+		}); err != nil {
+			return err
+		}
+		rosterNames, err := rt.RosterGroups(ctx, dirID)
+		if err != nil {
+			return err
+		}
+		for g, n := range p.names {
+			p.groups[g] = &groupState{mirrorName: n, inMirror: true}
+		}
+		for g, n := range rosterNames {
+			gs := p.groups[g]
+			if gs == nil {
+				gs = &groupState{}
+				p.groups[g] = gs
+			}
+			gs.rosterName, gs.inRoster = n, true
+		}
+		return nil
+	})
+	return p, items, err
+}
+
+// loadMirrorUsers reads every membership and every mirror user, giving each
+// user the groups they are in through nesting. The membership graph is
+// dropped when it returns, before the roster is read.
+func loadMirrorUsers(ctx context.Context, rt *store.ReadTx, dirID string, p *plan) error {
+	parents := map[string][]string{}
+	if err := rt.EachMembership(ctx, dirID, func(m store.MembershipRow) {
+		parents[m.MemberID] = append(parents[m.MemberID], m.GroupID)
+	}); err != nil {
+		return err
+	}
+	closure := rules.NewClosure(parents, p.names)
+	return rt.EachMirrorUser(ctx, dirID, func(u store.MirrorUserLite) {
+		u2 := u
+		p.users[u.ID] = &userState{mirror: &u2, groups: closure.Of(parents[u.ID])}
+	})
+}
