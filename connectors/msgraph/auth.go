@@ -50,7 +50,8 @@ type tokenSource struct {
 	http *http.Client
 	key  [32]byte
 
-	mu sync.Mutex // one token request at a time per source
+	mu      sync.Mutex // one token request at a time per source
+	fetched map[string]bool
 }
 
 var tokenCache = struct {
@@ -103,14 +104,20 @@ func storeToken(key [32]byte, t *oauth2.Token) {
 }
 
 // drop forgets the cached token, after Graph refused it.
-func (ts *tokenSource) drop(access string) bool {
+func (ts *tokenSource) drop(access string) {
 	tokenCache.Lock()
 	defer tokenCache.Unlock()
 	if t := tokenCache.m[ts.key]; t != nil && t.AccessToken == access {
 		delete(tokenCache.m, ts.key)
-		return true
 	}
-	return false
+}
+
+// fetchedHere reports whether this source got the token from the token
+// endpoint itself (rather than from the cache).
+func (ts *tokenSource) fetchedHere(access string) bool {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return ts.fetched[access]
 }
 
 // Token returns a valid access token, asking the token endpoint when the
@@ -144,6 +151,10 @@ func (ts *tokenSource) Token(ctx context.Context) (*oauth2.Token, error) {
 		return nil, tokenError(err, ts.cert != nil)
 	}
 	storeToken(ts.key, t)
+	if ts.fetched == nil {
+		ts.fetched = map[string]bool{}
+	}
+	ts.fetched[t.AccessToken] = true
 	return t, nil
 }
 

@@ -64,9 +64,6 @@ type Source struct {
 	attempts int
 	maxWait  time.Duration
 
-	lastToken  atomic.Value // string: the access token last sent
-	retried401 atomic.Bool
-
 	pages, items, throttled, retries atomic.Int64
 }
 
@@ -147,18 +144,20 @@ func (s *Source) Usage() connectors.Usage {
 	}
 }
 
-// classify retries a 401 once with a fresh token: a cached token can be
-// revoked before it expires. Everything else takes apiclient's defaults.
+// classify retries a 401 with a fresh token when the refused token came
+// from the cache (it can be revoked before it expires); a token this
+// source just got and Graph still refuses is a real failure. Everything
+// else takes apiclient's defaults.
 func (s *Source) classify(resp *http.Response, _ []byte) (apiclient.Verdict, bool) {
-	if resp.StatusCode != http.StatusUnauthorized {
+	if resp.StatusCode != http.StatusUnauthorized || resp.Request == nil {
 		return apiclient.Verdict{}, false
 	}
-	last, _ := s.lastToken.Load().(string)
-	if last != "" && !s.retried401.Load() && s.tokens.drop(last) {
-		s.retried401.Store(true)
-		return apiclient.Verdict{Retry: true, Wait: time.Millisecond}, true
+	used := strings.TrimPrefix(resp.Request.Header.Get("Authorization"), "Bearer ")
+	if used == "" || s.tokens.fetchedHere(used) {
+		return apiclient.Verdict{}, true
 	}
-	return apiclient.Verdict{}, true
+	s.tokens.drop(used)
+	return apiclient.Verdict{Retry: true, Wait: time.Millisecond}, true
 }
 
 func (s *Source) sleep(ctx context.Context, d time.Duration) error {
@@ -300,7 +299,6 @@ func (s *Source) do(ctx context.Context, method, rawURL string, body []byte, hea
 		if err != nil {
 			return nil, err
 		}
-		s.lastToken.Store(tok.AccessToken)
 		var rd *bytes.Reader
 		if body != nil {
 			rd = bytes.NewReader(body)

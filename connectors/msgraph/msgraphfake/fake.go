@@ -169,9 +169,9 @@ type Server struct {
 	certs  []*x509.Certificate
 	rng    *mrand.Rand
 
-	deltaGen int64 // tokens of an older generation are expired
-	gone     bool  // answer delta tokens with 410 Gone
-	replay   bool  // the next incremental round starts where the previous one did
+	deltaGen int64           // tokens of an older generation are expired
+	gone     bool            // answer delta tokens with 410 Gone
+	replay   map[string]bool // kinds whose next incremental round starts where the previous one did
 
 	throttleNext  int
 	throttleAfter string
@@ -246,6 +246,7 @@ func New(opts Options) *Server {
 		certs:    append([]*x509.Certificate(nil), opts.Certificates...),
 		rng:      mrand.New(mrand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
 		served:   map[string]int{},
+		replay:   map[string]bool{},
 		counts:   map[string]int{},
 	}
 	for _, p := range opts.Permissions {

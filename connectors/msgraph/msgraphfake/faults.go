@@ -79,12 +79,13 @@ func (s *Server) ResetSync() {
 	s.gone = true
 }
 
-// ReplayNextRound makes the next incremental delta round also return the
-// changes the previous round returned, as Graph's documented replays do.
+// ReplayNextRound makes the next incremental round of users/delta and of
+// groups/delta also return the changes the previous round returned, as
+// Graph's documented replays do.
 func (s *Server) ReplayNextRound() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.replay = true
+	s.replay["users"], s.replay["groups"] = true, true
 }
 
 // pageFault returns the fault for the next page request of endpoint, if

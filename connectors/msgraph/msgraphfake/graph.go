@@ -293,8 +293,8 @@ func (s *Server) delta(kind string, q url.Values, hdr http.Header) *reply {
 			return graphError(http.StatusBadRequest, "syncStateNotFound", "The sync state generation is not found. The delta token is expired and data must be synchronized again.")
 		}
 		initial = false
-		if s.replay {
-			s.replay = false
+		if s.replay[kind] {
+			s.replay[kind] = false
 			tok.Seq = tok.Prev
 		}
 	} else {
