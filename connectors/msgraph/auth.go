@@ -85,7 +85,7 @@ func cachedToken(key [32]byte) *oauth2.Token {
 	tokenCache.Lock()
 	defer tokenCache.Unlock()
 	t := tokenCache.m[key]
-	if t == nil || (!t.Expiry.IsZero() && time.Until(t.Expiry) < tokenMargin) {
+	if t == nil || time.Until(t.Expiry) < tokenMargin {
 		return nil
 	}
 	return t
@@ -96,7 +96,7 @@ func storeToken(key [32]byte, t *oauth2.Token) {
 	defer tokenCache.Unlock()
 	now := time.Now()
 	for k, old := range tokenCache.m {
-		if !old.Expiry.IsZero() && old.Expiry.Before(now) {
+		if old.Expiry.Before(now) {
 			delete(tokenCache.m, k)
 		}
 	}
@@ -149,6 +149,11 @@ func (ts *tokenSource) Token(ctx context.Context) (*oauth2.Token, error) {
 	t, err := cc.Token(context.WithValue(ctx, oauth2.HTTPClient, ts.http))
 	if err != nil {
 		return nil, tokenError(err, ts.cert != nil)
+	}
+	if t.Expiry.IsZero() {
+		// Entra always says how long a token lasts; without that, keep it
+		// only briefly rather than for ever.
+		t.Expiry = time.Now().Add(tokenMargin + 5*time.Minute)
 	}
 	storeToken(ts.key, t)
 	if ts.fetched == nil {

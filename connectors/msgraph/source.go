@@ -286,6 +286,8 @@ func (s *Source) full(ctx context.Context) (*connectors.Snapshot, *cursor, error
 		}
 		snap.Groups = append(snap.Groups, connectors.Group{ExternalID: id, Name: st.name, Members: sortedSet(st.members)})
 	}
+	s.log.Debug("msgraph full listing", "users", len(snap.Users), "groups", len(snap.Groups), "skipped", len(snap.Skipped),
+		"scoped", len(s.groupIDs) > 0, "usage", s.Usage())
 	return snap, cur, nil
 }
 
@@ -328,6 +330,8 @@ func (s *Source) Changes(ctx context.Context, raw json.RawMessage) (*connectors.
 	if err != nil {
 		return nil, nil, fmt.Errorf("cursor: %w", err)
 	}
+	s.log.Debug("msgraph changes", "users", len(d.Users), "groups", len(d.Groups), "deleted_users", len(d.DeletedUsers),
+		"deleted_groups", len(d.DeletedGroups), "relisted", d.Present != nil, "usage", s.Usage())
 	return d, out, nil
 }
 

@@ -173,12 +173,14 @@ func TestFullAndIncrementalLargeDirectory(t *testing.T) {
 		t.Errorf("a jobTitle change surfaced %d users", len(d.Users))
 	}
 
-	// A deleted group, and a replayed round: the same answers again.
+	// A deleted group and a user deleted for good (@removed "deleted"),
+	// then a replayed round: the same answers again.
 	must(t, srv.DeleteGroup(dir.groups[7]))
+	must(t, srv.PurgeUser(dir.users[6]))
 	srv.ReplayNextRound()
 	d, next = changes(t, src, next)
-	if !slices.Contains(d.DeletedGroups, dir.groups[7]) {
-		t.Errorf("DeletedGroups = %v, want %s", d.DeletedGroups, dir.groups[7])
+	if !slices.Contains(d.DeletedGroups, dir.groups[7]) || !slices.Contains(d.DeletedUsers, dir.users[6]) {
+		t.Errorf("DeletedGroups = %v, DeletedUsers = %v; want %s and %s", d.DeletedGroups, d.DeletedUsers, dir.groups[7], dir.users[6])
 	}
 	srv.ReplayNextRound()
 	d2, _ := changes(t, src, next)

@@ -42,6 +42,9 @@ func (s *Server) FailPage(endpoint string, page, times int) {
 // ShortPage serves the page-th page of endpoint with fewer entries than
 // the page should hold while its next link still skips past the missing
 // ones: entries are lost, as a faulty proxy or service would lose them.
+// A client can tell only where it asked for a page size ($top on
+// EndpointMembers); Graph documents delta pages as varying in size, even
+// empty with a next link, so there a short page looks like any other.
 func (s *Server) ShortPage(endpoint string, page int) {
 	s.addFault(&fault{endpoint: endpoint, page: page, kind: faultShort, times: 1})
 }
