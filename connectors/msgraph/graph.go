@@ -63,6 +63,7 @@ type Source struct {
 	sleepFn  func(ctx context.Context, d time.Duration) error
 	attempts int
 	maxWait  time.Duration
+	conc     int // batches in flight at once
 
 	pages, items, throttled, retries atomic.Int64
 }
@@ -107,6 +108,9 @@ func Open(_ context.Context, cfg *Config, log *slog.Logger, opts Options) (*Sour
 	}
 	if s.attempts <= 0 {
 		s.attempts = apiclient.DefaultMaxAttempts
+	}
+	if s.conc = opts.Concurrency; s.conc <= 0 {
+		s.conc = apiclient.DefaultConcurrency
 	}
 	if s.maxWait = opts.MaxWait; s.maxWait <= 0 {
 		s.maxWait = apiclient.DefaultMaxWait
@@ -435,6 +439,7 @@ func (s *Source) run(ctx context.Context, jobs []*job) (map[string]*result, erro
 		var again []*job
 		var wait time.Duration
 		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(s.conc)
 		for start := 0; start < len(pending); start += batchSize {
 			chunk := pending[start:min(start+batchSize, len(pending))]
 			g.Go(func() error {
