@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -221,7 +222,7 @@ func (s *Source) noteDate(h http.Header) {
 func (s *Source) serverStart(local time.Time) time.Time {
 	s.dateMu.Lock()
 	defer s.dateMu.Unlock()
-	if s.pollDate.IsZero() || s.pollDate.After(local.Add(time.Hour)) {
+	if s.pollDate.IsZero() {
 		return local
 	}
 	return s.pollDate
@@ -755,6 +756,16 @@ func (s *Source) note(ch *changes, e logEvent) {
 		}
 		if strings.HasPrefix(e.EventType, "group.application_assignment.") {
 			ch.relistApp, ch.any = true, true
+			return
+		}
+	}
+	if len(s.cfg.GroupIDs) > 0 && strings.HasPrefix(e.EventType, "group.") {
+		// Another group's membership or profile cannot change the scope.
+		ours := false
+		for _, t := range e.Target {
+			ours = ours || t.Type == "UserGroup" && slices.Contains(s.cfg.GroupIDs, t.ID)
+		}
+		if !ours {
 			return
 		}
 	}

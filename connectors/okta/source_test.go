@@ -494,7 +494,9 @@ func TestShortPage(t *testing.T) {
 	for _, ep := range []string{oktafake.EndpointUsers, oktafake.EndpointGroupUsers, oktafake.EndpointGroups} {
 		t.Run(ep, func(t *testing.T) {
 			e := newEnv(t)
-			_, gids := bigDirectory(t, e.fake, 1500, 3)
+			// Every group holds all 2,500 users, so page 1 of any member
+			// listing has a next link.
+			_, gids := bigDirectory(t, e.fake, 2500, 2)
 			if ep == oktafake.EndpointGroups {
 				for i := 0; i < 250; i++ {
 					gids = append(gids, e.fake.CreateGroup(fmt.Sprintf("extra %d", i), ""))
