@@ -25,6 +25,7 @@ import (
 )
 
 var (
+	_ connectors.Config      = (*Config)(nil)
 	_ connectors.DeltaSource = (*Source)(nil)
 	_ connectors.Checker     = (*Source)(nil)
 	_ connectors.Meter       = (*Source)(nil)
@@ -614,7 +615,7 @@ func (s *Source) logFilter() string {
 type changes struct {
 	users, groups map[string]bool
 	relistApp     bool // a group's assignment to the app changed
-	any           bool
+	touched       bool // anything in scope changed
 	recentUsers   []string
 	recentGroups  []string
 }
@@ -636,14 +637,14 @@ func (s *Source) Changes(ctx context.Context, raw json.RawMessage) (*connectors.
 		return nil, nil, err
 	}
 	for _, id := range c.RecheckUsers {
-		ch.users[id], ch.any = true, true
+		ch.users[id], ch.touched = true, true
 	}
 	for _, id := range c.RecheckGroups {
-		ch.groups[id], ch.any = true, true
+		ch.groups[id], ch.touched = true, true
 	}
 	var d *connectors.Delta
 	switch {
-	case !ch.any:
+	case !ch.touched:
 		d = &connectors.Delta{}
 	case len(s.cfg.GroupIDs) > 0 || len(ch.users) > maxRereadUsers || len(ch.groups) > maxRereadGroups:
 		// With group_ids, whether a changed user is in scope depends on
@@ -755,7 +756,7 @@ func (s *Source) note(ch *changes, e logEvent) {
 			return
 		}
 		if strings.HasPrefix(e.EventType, "group.application_assignment.") {
-			ch.relistApp, ch.any = true, true
+			ch.relistApp, ch.touched = true, true
 			return
 		}
 	}
@@ -772,9 +773,9 @@ func (s *Source) note(ch *changes, e logEvent) {
 	for _, t := range e.Target {
 		switch t.Type {
 		case "User":
-			ch.users[t.ID], ch.any = true, true
+			ch.users[t.ID], ch.touched = true, true
 		case "UserGroup":
-			ch.groups[t.ID], ch.any = true, true
+			ch.groups[t.ID], ch.touched = true, true
 		}
 	}
 }
