@@ -47,9 +47,6 @@ func bigDirectory(t *testing.T, f *oktafake.Server, users, groups int) (uids, gi
 }
 
 func TestFullLargeDirectory(t *testing.T) {
-	if testing.Short() {
-		t.Skip("large directory")
-	}
 	e := newEnv(t)
 	const nUsers, nGroups = 10000, 500
 	uids, gids := bigDirectory(t, e.fake, nUsers, nGroups)
@@ -446,6 +443,18 @@ func TestThrottlingMidListing(t *testing.T) {
 	waits := e.clock.Waits()
 	if !slices.Contains(waits, 7*time.Second) || !slices.Contains(waits, 3*time.Second) {
 		t.Errorf("waits %v, want 7s and 3s (X-Rate-Limit-Reset minus Date)", waits)
+	}
+
+	// Throttling of whatever comes next, twice in a row.
+	e.fake.ThrottleNext(2, 4*time.Second)
+	if err := s.Check(context.Background()); err != nil {
+		t.Fatalf("Check through two 429s: %v", err)
+	}
+	if got := s.Usage().Throttled; got != 4 {
+		t.Errorf("Throttled = %d, want 4", got)
+	}
+	if n := len(slices.DeleteFunc(e.clock.Waits(), func(d time.Duration) bool { return d != 4*time.Second })); n != 2 {
+		t.Errorf("waited 4s %d times, want 2", n)
 	}
 }
 
