@@ -28,9 +28,15 @@ type Queue interface {
 
 // DirectoryType describes a kind of directory the API can create.
 type DirectoryType struct {
-	// Prepare validates the type's settings object from a create request
-	// and returns what to store. Its error message is shown to the caller.
-	Prepare func(raw json.RawMessage) (json.RawMessage, error)
+	// Prepare validates the type's settings object from a create request,
+	// tests the connection of a polled type, and returns what to store. Its
+	// error message is shown to the caller.
+	Prepare func(ctx context.Context, raw json.RawMessage) (json.RawMessage, error)
+	// Merge applies a PATCH's settings object to the stored settings:
+	// fields given replace the stored ones, fields left out (secrets
+	// among them) are kept. The result is validated and, for a polled
+	// type, its connection tested. Nil means the type has nothing to change.
+	Merge func(ctx context.Context, stored, patch json.RawMessage) (json.RawMessage, error)
 	// Redact returns the stored settings as API answers show them: never
 	// a secret.
 	Redact func(stored json.RawMessage) any
@@ -38,8 +44,16 @@ type DirectoryType struct {
 	Polled bool
 }
 
+// Previewer lists what the next poll of a directory would change, applying
+// it nowhere.
+type Previewer interface {
+	Preview(ctx context.Context, dirID string) (any, error)
+}
+
 // Server is the admin API.
 type Server struct {
+	// Preview answers POST .../preview; nil answers 501.
+	Preview   Previewer
 	Store     *store.Store
 	Queue     Queue
 	Metrics   *metrics.Metrics
@@ -65,6 +79,7 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle(pattern, s.wrap(f))
 	}
 	h("POST /api/v1/teams", s.createTeam)
+	h("GET /api/v1/teams", s.listTeams)
 	h("GET /api/v1/teams/{team}", s.getTeam)
 	h("PUT /api/v1/teams/{team}/sso", s.putSSO)
 	h("GET /api/v1/teams/{team}/spend-limit", s.getTeamLimit)
@@ -72,6 +87,8 @@ func (s *Server) Handler() http.Handler {
 	h("POST /api/v1/teams/{team}/directories", s.createDirectory)
 	h("GET /api/v1/teams/{team}/directories", s.listDirectories)
 	h("GET /api/v1/teams/{team}/directories/{dir}", s.getDirectory)
+	h("PATCH /api/v1/teams/{team}/directories/{dir}", s.patchDirectory)
+	h("POST /api/v1/teams/{team}/directories/{dir}/preview", s.previewDirectory)
 	h("POST /api/v1/teams/{team}/directories/{dir}/sync", s.syncDirectory)
 	h("POST /api/v1/teams/{team}/directories/{dir}/approve", s.approveDirectory)
 	h("GET /api/v1/teams/{team}/directories/{dir}/requests", s.listRequests)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -87,7 +88,7 @@ func (s *Server) createDirectory(w http.ResponseWriter, r *http.Request) *apiErr
 	settings := json.RawMessage("{}")
 	if dt.Prepare != nil {
 		var err error
-		settings, err = dt.Prepare(raw[typ])
+		settings, err = dt.Prepare(r.Context(), raw[typ])
 		if err != nil {
 			return errorf(http.StatusBadRequest, CodeBadRequest, "%s settings: %v", typ, err)
 		}
@@ -301,6 +302,128 @@ func (s *Server) rotateToken(w http.ResponseWriter, r *http.Request) *apiError {
 	}
 	s.changed()
 	writeJSON(w, http.StatusOK, map[string]any{"id": d.ID, "scim": map[string]any{"base_url": s.scimBaseURL(r, d.ID), "token": token}})
+	return nil
+}
+
+// patchDirectory changes a directory's name or settings. Settings sit under
+// the type's name, as on create; what is left out is kept, secrets
+// included. A polled directory's new settings are tested against the
+// source before they are stored, and the next poll lists everything (the
+// old cursor may not fit the new scope).
+func (s *Server) patchDirectory(w http.ResponseWriter, r *http.Request) *apiError {
+	d, aerr := s.directory(r)
+	if aerr != nil {
+		return aerr
+	}
+	var raw map[string]json.RawMessage
+	if err := decode(w, r, &raw); err != nil {
+		return err
+	}
+	dt := s.Types[d.Type]
+	var name *string
+	for k, v := range raw {
+		switch k {
+		case "name":
+			var n string
+			if err := json.Unmarshal(v, &n); err != nil {
+				return errorf(http.StatusBadRequest, CodeBadRequest, "name must be a string")
+			}
+			name = &n
+		case d.Type:
+		case "type":
+			var t string
+			_ = json.Unmarshal(v, &t)
+			if t != d.Type {
+				return errorf(http.StatusBadRequest, CodeBadRequest, "a directory's type cannot change (it is %s); create a new directory instead", d.Type)
+			}
+		default:
+			return errorf(http.StatusBadRequest, CodeBadRequest, "unknown field %q: settings for a %s directory go under %q", k, d.Type, d.Type)
+		}
+	}
+	settings := d.Settings
+	if patch, ok := raw[d.Type]; ok {
+		if dt.Merge == nil {
+			return errorf(http.StatusBadRequest, CodeBadRequest, "a %s directory has no settings to change", d.Type)
+		}
+		var err error
+		settings, err = dt.Merge(r.Context(), d.Settings, patch)
+		if err != nil {
+			return errorf(http.StatusBadRequest, CodeBadRequest, "%s settings: %v", d.Type, err)
+		}
+	}
+	var updated *store.Directory
+	err := s.Store.WithTx(r.Context(), func(tx *store.Tx) error {
+		cur, err := tx.GetDirectory(r.Context(), d.ID)
+		if err != nil {
+			return err
+		}
+		if name != nil {
+			cur.Name = *name
+		}
+		if _, ok := raw[d.Type]; ok {
+			cur.Settings = settings
+			if dt.Polled {
+				cur.Cursor, cur.CursorKind, cur.LastFullAt = nil, "", nil
+			}
+		}
+		updated = cur
+		return tx.UpdateDirectory(r.Context(), cur)
+	})
+	if err != nil {
+		return internal(err)
+	}
+	s.changed()
+	if _, ok := raw[d.Type]; ok && dt.Polled && s.Queue != nil {
+		if err := s.Queue.EnqueuePoll(r.Context(), d.ID); err != nil {
+			s.log().Warn("enqueue poll after settings change", "directory", d.ID, "err", err)
+		}
+	}
+	c, err := s.Store.CountDirectory(r.Context(), d.ID)
+	if err != nil {
+		return internal(err)
+	}
+	writeJSON(w, http.StatusOK, s.directoryJSON(r, updated, &c))
+	return nil
+}
+
+// previewDirectory lists what the next poll would change, without applying
+// it.
+func (s *Server) previewDirectory(w http.ResponseWriter, r *http.Request) *apiError {
+	d, aerr := s.directory(r)
+	if aerr != nil {
+		return aerr
+	}
+	if !s.Types[d.Type].Polled {
+		return errorf(http.StatusConflict, CodeConflict, "directory %s is a SCIM directory: the identity provider pushes its changes, there is no poll to preview", d.ID)
+	}
+	if s.Preview == nil {
+		return errorf(http.StatusNotImplemented, CodeNotImplemented, "preview is not available in this process")
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), previewTimeout)
+	defer cancel()
+	out, err := s.Preview.Preview(ctx, d.ID)
+	if err != nil {
+		return errorf(http.StatusBadGateway, CodeSourceFailed, "preview: the source could not be listed: %v", err)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// previewTimeout bounds a preview, which lists the whole source while the
+// admin waits.
+const previewTimeout = 2 * time.Minute
+
+// listTeams lists every team, for the operator.
+func (s *Server) listTeams(w http.ResponseWriter, r *http.Request) *apiError {
+	ts, err := s.Store.ListTeams(r.Context())
+	if err != nil {
+		return internal(err)
+	}
+	out := make([]map[string]any, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, teamJSON(t))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"teams": out})
 	return nil
 }
 

@@ -22,6 +22,10 @@ const (
 	CodeTooLarge     = "request_too_large"
 	CodeInternal     = "internal"
 	CodeMethod       = "method_not_allowed"
+	// CodeSourceFailed: the directory source could not be reached or listed.
+	CodeSourceFailed = "source_failed"
+	// CodeNotImplemented: this process cannot do that.
+	CodeNotImplemented = "not_implemented"
 )
 
 type apiError struct {

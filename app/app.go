@@ -77,7 +77,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	a.API = &api.Server{
 		Store: a.Store, Queue: a.Queue, Metrics: a.Metrics, Log: log.With("component", "api"),
-		PublicURL: cfg.PublicURL, Types: DirectoryTypes(),
+		PublicURL: cfg.PublicURL, Types: DirectoryTypes(log.With("component", "connectors")), Preview: a.Poller,
 	}
 	a.SCIM = scim.NewServer(scim.Options{
 		Store: a.Store, Trigger: a.Queue.TriggerReconcile, Metrics: a.Metrics, Log: log.With("component", "scim"),

@@ -1,13 +1,19 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/roster-dev/roster/api"
 	"github.com/roster-dev/roster/connectors"
+	"github.com/roster-dev/roster/connectors/google"
 	"github.com/roster-dev/roster/connectors/ldap"
+	"github.com/roster-dev/roster/connectors/msgraph"
+	"github.com/roster-dev/roster/connectors/okta"
 )
 
 // ConnectorTypes are the polled directory types, by the name the API and
@@ -15,16 +21,19 @@ import (
 // source is its folder under connectors/ and one line here.
 func ConnectorTypes() map[string]connectors.Type {
 	return map[string]connectors.Type{
-		"ldap": {NewConfig: func() connectors.Config { return new(ldap.Config) }},
+		"ldap":    {NewConfig: func() connectors.Config { return new(ldap.Config) }},
+		"google":  {NewConfig: func() connectors.Config { return new(google.Config) }},
+		"msgraph": {NewConfig: func() connectors.Config { return new(msgraph.Config) }},
+		"okta":    {NewConfig: func() connectors.Config { return new(okta.Config) }},
 	}
 }
 
 // DirectoryTypes lists the kinds of directory the admin API can create:
 // SCIM, which identity providers push to, and every polled connector.
-func DirectoryTypes() map[string]api.DirectoryType {
+func DirectoryTypes(log *slog.Logger) map[string]api.DirectoryType {
 	out := map[string]api.DirectoryType{
 		"scim": {
-			Prepare: func(raw json.RawMessage) (json.RawMessage, error) {
+			Prepare: func(_ context.Context, raw json.RawMessage) (json.RawMessage, error) {
 				if len(raw) == 0 || string(raw) == "null" || string(raw) == "{}" {
 					return json.RawMessage("{}"), nil
 				}
@@ -33,22 +42,36 @@ func DirectoryTypes() map[string]api.DirectoryType {
 		},
 	}
 	for name, t := range ConnectorTypes() {
-		out[name] = polledType(name, t)
+		out[name] = polledType(name, t, log)
 	}
 	return out
 }
 
 // polledType is how the admin API handles a connector's settings: parsed
-// strictly and validated on the way in, redacted on the way out.
-func polledType(name string, t connectors.Type) api.DirectoryType {
+// strictly, validated and tested against the source on the way in,
+// redacted on the way out.
+func polledType(name string, t connectors.Type, log *slog.Logger) api.DirectoryType {
 	return api.DirectoryType{
 		Polled: true,
-		Prepare: func(raw json.RawMessage) (json.RawMessage, error) {
+		Prepare: func(ctx context.Context, raw json.RawMessage) (json.RawMessage, error) {
 			if len(raw) == 0 || string(raw) == "null" {
 				return nil, fmt.Errorf("missing: give the connection settings under %q", name)
 			}
 			c, err := t.Parse(raw)
 			if err != nil {
+				return nil, err
+			}
+			if err := testConnection(ctx, c, log); err != nil {
+				return nil, err
+			}
+			return json.Marshal(c)
+		},
+		Merge: func(ctx context.Context, stored, patch json.RawMessage) (json.RawMessage, error) {
+			c, err := t.Merge(stored, patch)
+			if err != nil {
+				return nil, err
+			}
+			if err := testConnection(ctx, c, log); err != nil {
 				return nil, err
 			}
 			return json.Marshal(c)
@@ -61,4 +84,28 @@ func polledType(name string, t connectors.Type) api.DirectoryType {
 			return c.Redacted()
 		},
 	}
+}
+
+// testConnectionTimeout bounds the test an admin waits for when creating or
+// changing a polled directory.
+const testConnectionTimeout = 30 * time.Second
+
+// testConnection opens the source once and, where it can, has it prove its
+// credentials and permissions with a cheap call. The error names the fix.
+func testConnection(ctx context.Context, c connectors.Config, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, testConnectionTimeout)
+	defer cancel()
+	src, err := c.Open(ctx, log)
+	if err != nil {
+		return fmt.Errorf("test connection: %w", err)
+	}
+	if cl, ok := src.(connectors.Closer); ok {
+		defer cl.Close()
+	}
+	if ch, ok := src.(connectors.Checker); ok {
+		if err := ch.Check(ctx); err != nil {
+			return fmt.Errorf("test connection: %w", err)
+		}
+	}
+	return nil
 }

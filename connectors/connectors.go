@@ -159,6 +159,26 @@ func (t Type) Parse(raw json.RawMessage) (Config, error) {
 	return c, nil
 }
 
+// Merge applies a change to stored settings: the fields patch gives
+// replace the stored ones (a nested object merges field by field, a list is
+// replaced whole), fields it leaves out are kept, secrets among them. Unknown
+// fields are errors, and the result is validated.
+func (t Type) Merge(stored, patch json.RawMessage) (Config, error) {
+	c, err := t.Load(stored)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(patch))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return nil, fmt.Errorf("invalid JSON: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 // Load reads settings roster stored for a directory. They were validated
 // when stored; fields this version does not know are ignored, so settings
 // written by a newer version still poll.

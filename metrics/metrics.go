@@ -31,6 +31,9 @@ type Metrics struct {
 	PollDuration *prometheus.HistogramVec
 	// DeletionGuardTrips counts polls held back by the deletion guard.
 	DeletionGuardTrips *prometheus.CounterVec
+	// PollRequests, PollPages, PollItems, PollThrottled and PollRetries
+	// count what polls cost the sources that report it (connectors.Meter).
+	PollRequests, PollPages, PollItems, PollThrottled, PollRetries *prometheus.CounterVec
 	// SCIMRequests counts SCIM requests by method, resource and status code.
 	SCIMRequests *prometheus.CounterVec
 	// SCIMDuration is SCIM request latency.
@@ -69,6 +72,12 @@ func New() *Metrics {
 		DeletionGuardTrips: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "roster_deletion_guard_trips_total", Help: "Polls held back because they would remove too many members.",
 		}, []string{"directory_type"}),
+		PollRequests: pollCounter("roster_poll_requests_total", "Requests polls sent to their sources (HTTP requests or LDAP operations, retries included)."),
+		PollPages:    pollCounter("roster_poll_pages_total", "Pages polls read from their sources."),
+		PollItems:    pollCounter("roster_poll_items_total", "Users, groups and members polls read from their sources."),
+		PollThrottled: pollCounter("roster_poll_throttled_total",
+			"Source answers that asked a poll to slow down (429, 403 rate limits, Retry-After)."),
+		PollRetries: pollCounter("roster_poll_retries_total", "Requests polls sent again after a transient failure."),
 		SCIMRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "roster_scim_requests_total", Help: "SCIM requests by method, resource and status code.",
 		}, []string{"method", "resource", "code"}),
@@ -84,7 +93,12 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.SyncLag, m.ReconcileDuration, m.Reconciles, m.ChangesApplied, m.LastReconcile,
 		m.Polls, m.PollDuration, m.DeletionGuardTrips,
+		m.PollRequests, m.PollPages, m.PollItems, m.PollThrottled, m.PollRetries,
 		m.SCIMRequests, m.SCIMDuration, m.APIRequests,
 	)
 	return m
+}
+
+func pollCounter(name, help string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{"directory_type"})
 }

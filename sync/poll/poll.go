@@ -101,6 +101,18 @@ func (p *Poller) observe(dirType, kind string, start time.Time, err error) {
 	p.Metrics.PollDuration.WithLabelValues(dirType, kind).Observe(time.Since(start).Seconds())
 }
 
+// observeUsage records what a poll cost its source.
+func (p *Poller) observeUsage(dirType string, u connectors.Usage) {
+	if p.Metrics == nil {
+		return
+	}
+	p.Metrics.PollRequests.WithLabelValues(dirType).Add(float64(u.Requests))
+	p.Metrics.PollPages.WithLabelValues(dirType).Add(float64(u.Pages))
+	p.Metrics.PollItems.WithLabelValues(dirType).Add(float64(u.Items))
+	p.Metrics.PollThrottled.WithLabelValues(dirType).Add(float64(u.Throttled))
+	p.Metrics.PollRetries.WithLabelValues(dirType).Add(float64(u.Retries))
+}
+
 // recordFailure puts a failed poll's error on the directory. Stale beats
 // wrong: the mirror is left as it was, and a held review stays held.
 func (p *Poller) recordFailure(ctx context.Context, dirID string, err error) {
@@ -160,9 +172,11 @@ func (p *Poller) poll(ctx context.Context, dir *store.Directory, typ connectors.
 	if c, ok := src.(connectors.Closer); ok {
 		defer c.Close()
 	}
+	if m, ok := src.(connectors.Meter); ok {
+		defer func() { p.observeUsage(dir.Type, m.Usage()) }()
+	}
 	ps := cfg.Polling()
-	var guard rules.Guard
-	guard.MaxRemovals, guard.MaxFraction = ps.DeletionGuard.Limits()
+	guard := guardOf(ps)
 	if ds, ok := src.(connectors.DeltaSource); ok && !fullDue(dir, ps.FullSyncInterval(), time.Now()) {
 		delta, cursor, err := ds.Changes(ctx, dir.Cursor)
 		switch {
@@ -183,6 +197,13 @@ func (p *Poller) poll(ctx context.Context, dir *store.Directory, typ connectors.
 		return "full", errors.New("source returned no snapshot and no error")
 	}
 	return "full", p.apply(ctx, dir, guard, listing{snap: snap, cursor: cursor})
+}
+
+// guardOf is the deletion guard the directory's settings ask for.
+func guardOf(ps connectors.PollSettings) rules.Guard {
+	var g rules.Guard
+	g.MaxRemovals, g.MaxFraction = ps.DeletionGuard.Limits()
+	return g
 }
 
 // fullDue reports whether the next poll must list everything: there is no
