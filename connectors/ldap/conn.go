@@ -121,6 +121,9 @@ func (s *Source) dialOne(ctx context.Context, raw string) (*session, error) {
 	}
 	if s.cfg.BindDN != "" {
 		if err := conn.Bind(s.cfg.BindDN, s.cfg.BindPassword); err != nil {
+			if goldap.IsErrorWithCode(err, goldap.LDAPResultInvalidCredentials) {
+				return nil, fmt.Errorf("bind to %s as %q refused (invalid credentials): check bind_dn and bind_password, and that the account is enabled: %w", raw, s.cfg.BindDN, err)
+			}
 			return nil, fmt.Errorf("bind to %s as %q: %w", raw, s.cfg.BindDN, ctxErr(dctx, err))
 		}
 	}

@@ -210,23 +210,41 @@ func TestLDAPEndToEnd(t *testing.T) {
 	}
 }
 
-// TestLDAPWrongPasswordIsAnError checks a bad bind fails the poll with a
-// clear error and never shows the password.
+// TestLDAPWrongPasswordIsAnError checks a bad bind is refused when the
+// directory is created or changed, with an error that names the fix and
+// never shows the password.
 func TestLDAPWrongPasswordIsAnError(t *testing.T) {
 	s := testldap.StartSlapd(t, testldap.SlapdOptions{})
 	r := Start(t, Modes()[0])
-	d := &testldap.Dir{URL: s.URL, BaseDN: s.BaseDN, ServiceDN: s.ServiceDN, ServicePassword: "wrong-password-xyz"}
-	team, dir := r.ldapDirectory(t, d, d.URL, nil)
-	var st map[string]any
-	Eventually(t, 30*time.Second, "error state", func() (bool, string) {
-		st = r.directoryState(team, dir)
-		return st["state"] == "error", fmt.Sprint(st)
-	})
-	if strings.Contains(fmt.Sprint(st), "wrong-password-xyz") {
-		t.Fatalf("the password shows in the directory state: %v", st)
+	team := r.MustAdmin(201, "POST", "/teams", map[string]any{"name": "Corp", "plan": "enterprise"})["id"].(string)
+	r.MustAdmin(200, "PUT", "/teams/"+team+"/sso", map[string]any{"status": "active", "provider": "okta"})
+	settings := map[string]any{"url": s.URL, "bind_dn": s.ServiceDN, "bind_password": "wrong-password-xyz", "base_dn": s.BaseDN}
+	resp := r.Admin("POST", "/teams/"+team+"/directories", map[string]any{"type": "ldap", "ldap": settings})
+	if resp.Status != 400 || !strings.Contains(resp.String(), "invalid credentials") || !strings.Contains(resp.String(), "bind_password") {
+		t.Fatalf("create with a wrong password = %s, want 400 naming invalid credentials and bind_password", resp)
 	}
+	if strings.Contains(resp.String(), "wrong-password-xyz") {
+		t.Fatalf("the password shows in the error: %s", resp)
+	}
+	if ds := r.MustAdmin(200, "GET", "/teams/"+team+"/directories", nil)["directories"].([]any); len(ds) != 0 {
+		t.Fatalf("a refused create stored a directory: %v", ds)
+	}
+
+	// With the right password it is created; a change to a wrong one is
+	// refused and the stored settings keep working.
+	settings["bind_password"] = s.ServicePassword
+	dir := r.MustAdmin(201, "POST", "/teams/"+team+"/directories", map[string]any{"type": "ldap", "ldap": settings})["id"].(string)
+	resp = r.Admin("PATCH", "/teams/"+team+"/directories/"+dir, map[string]any{"ldap": map[string]any{"bind_password": "wrong-password-xyz"}})
+	if resp.Status != 400 || strings.Contains(resp.String(), "wrong-password-xyz") {
+		t.Fatalf("PATCH to a wrong password = %s, want 400 without the password", resp)
+	}
+	r.MustAdmin(202, "POST", "/teams/"+team+"/directories/"+dir+"/sync", nil)
+	Eventually(t, 30*time.Second, "ok state", func() (bool, string) {
+		st := r.directoryState(team, dir)
+		return st["state"] == "ok", fmt.Sprint(st)
+	})
 	reqs := r.MustAdmin(200, "GET", "/teams/"+team+"/events", nil)
-	if strings.Contains(fmt.Sprint(reqs), "wrong-password-xyz") {
-		t.Fatalf("the password shows in events")
+	if strings.Contains(fmt.Sprint(reqs), "wrong-password-xyz") || strings.Contains(fmt.Sprint(r.directoryState(team, dir)), s.ServicePassword) {
+		t.Fatalf("a password shows in events or the directory")
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roster-dev/roster/connectors/google/googlefake"
 	"github.com/roster-dev/roster/internal/testenv"
 )
 
@@ -328,15 +329,18 @@ func TestScaleOut(t *testing.T) {
 		})
 	}
 
-	// A polled directory on a one-second schedule (its server is down:
-	// each poll fails fast, which still counts as a poll).
-	team := r.MustAdmin(201, "POST", "/teams", map[string]any{"name": "LDAP", "plan": "enterprise"})
+	// A polled directory on a one-second schedule. Its source answers the
+	// test connection on create and then goes away: each poll fails fast,
+	// which still counts as a poll.
+	team := r.MustAdmin(201, "POST", "/teams", map[string]any{"name": "Polled", "plan": "enterprise"})
 	tid := team["id"].(string)
 	r.MustAdmin(200, "PUT", "/teams/"+tid+"/sso", map[string]any{"status": "active", "provider": "okta"})
-	ldapDir := r.MustAdmin(201, "POST", "/teams/"+tid+"/directories", map[string]any{"type": "ldap", "ldap": map[string]any{
-		"url": "ldap://127.0.0.1:1", "bind_dn": "cn=reader,dc=example,dc=com", "bind_password": "secret-pw",
-		"base_dn": "dc=example,dc=com", "schedule": "@every 1s", "flavor": "openldap",
+	fake := googlefake.New(googlefake.Options{})
+	ldapDir := r.MustAdmin(201, "POST", "/teams/"+tid+"/directories", map[string]any{"type": "google", "google": map[string]any{
+		"service_account_json": fake.ServiceAccountJSON(), "admin_email": fake.Admin(),
+		"api_url": fake.URL, "token_url": fake.TokenURL, "schedule": "@every 1s",
 	}})["id"].(string)
+	fake.Close()
 	polls := func() int {
 		n := 0
 		for _, run := range readRunLog(t, runLog) {
