@@ -165,7 +165,7 @@ func validate(m map[string]any, k kind) (validated, *scimError) {
 			}
 			continue
 		}
-		if len(name) > 4 && strings.EqualFold(name[:4], "urn:") {
+		if len(name) >= 4 && strings.EqualFold(name[:4], "urn:") {
 			if filter.IsCoreURN(name) {
 				return validated{}, errf(http.StatusBadRequest, "invalidSyntax", "%s: core attributes belong at the top level of the resource, not in an object named by the schema", name)
 			}
