@@ -110,7 +110,8 @@ func (s *Server) bulkOne(r *http.Request, dir *dirEntry, op bulkOp, path string,
 		return entry
 	}
 	parts := strings.Split(strings.Trim(path, "/"), "/")
-	if len(parts) == 0 || (parts[0] != "Users" && parts[0] != "Groups") || len(parts) > 2 {
+	parts[0] = canonicalResource(parts[0])
+	if parts[0] != "Users" && parts[0] != "Groups" || len(parts) > 2 {
 		return fail(errf(http.StatusBadRequest, "invalidPath", "bulk path must be /Users, /Groups, /Users/{id} or /Groups/{id}, got %q", path))
 	}
 	resource, id := parts[0], ""

@@ -2,7 +2,10 @@ package scim
 
 import (
 	"net/http"
+	"slices"
 	"strings"
+
+	"github.com/roster-dev/roster/connectors/scim/patch"
 )
 
 func (s *Server) discovery(r *http.Request, dir *dirEntry, resource, id string) (result, *scimError) {
@@ -57,74 +60,55 @@ func listOrOne(items []map[string]any, id, what string) (result, *scimError) {
 	}}, nil
 }
 
-func attr(name, typ string, multi, required bool, mutability, returned, uniqueness string, caseExact bool, sub ...map[string]any) map[string]any {
-	a := map[string]any{
-		"name": name, "type": typ, "multiValued": multi, "required": required, "caseExact": caseExact,
-		"mutability": mutability, "returned": returned, "uniqueness": uniqueness, "description": name,
+// attrJSON renders an attribute definition as RFC 7643 §7 describes it.
+func attrJSON(a patch.Attribute) map[string]any {
+	m := map[string]any{
+		"name": a.Name, "type": a.Type.String(), "multiValued": a.MultiValued, "required": a.Required,
+		"caseExact": a.CaseExact, "mutability": a.Mutability.String(), "returned": a.Returned.String(),
+		"uniqueness": a.Uniqueness.String(), "description": a.Name,
 	}
-	if len(sub) > 0 {
-		a["subAttributes"] = sub
+	if len(a.ReferenceTypes) > 0 {
+		m["referenceTypes"] = a.ReferenceTypes
 	}
-	return a
+	if len(a.Sub) > 0 {
+		sub := make([]map[string]any, len(a.Sub))
+		for i, sa := range a.Sub {
+			sub[i] = attrJSON(sa)
+		}
+		m["subAttributes"] = sub
+	}
+	return m
 }
 
-func rw(name, typ string) map[string]any {
-	return attr(name, typ, false, false, "readWrite", "default", "none", false)
+// attrsJSON renders a schema's attributes, without the common ones no
+// schema defines (RFC 7643 §3.1).
+func attrsJSON(attrs []patch.Attribute) []map[string]any {
+	out := make([]map[string]any, 0, len(attrs))
+	for _, a := range attrs {
+		if slices.Contains(patch.Common, a.Name) {
+			continue
+		}
+		out = append(out, attrJSON(a))
+	}
+	return out
 }
 
-func schemaDoc(base, id, name string, attrs []map[string]any) map[string]any {
+func schemaDoc(base, id, name string, attrs []patch.Attribute) map[string]any {
 	return map[string]any{
-		"schemas": []string{URNSchema}, "id": id, "name": name, "description": name, "attributes": attrs,
+		"schemas": []string{URNSchema}, "id": id, "name": name, "description": name, "attributes": attrsJSON(attrs),
 		"meta": map[string]any{"resourceType": "Schema", "location": base + "/" + id},
 	}
 }
 
+// The published schemas are the definitions the validator and PATCH use.
 func userSchema(base string) map[string]any {
-	multi := func(name string) map[string]any {
-		return attr(name, "complex", true, false, "readWrite", "default", "none", false,
-			rw("value", "string"), rw("display", "string"), rw("type", "string"), rw("primary", "boolean"))
-	}
-	return schemaDoc(base, URNUser, "User", []map[string]any{
-		attr("userName", "string", false, true, "readWrite", "default", "server", false),
-		attr("name", "complex", false, false, "readWrite", "default", "none", false,
-			rw("formatted", "string"), rw("familyName", "string"), rw("givenName", "string"), rw("middleName", "string"),
-			rw("honorificPrefix", "string"), rw("honorificSuffix", "string")),
-		rw("displayName", "string"), rw("nickName", "string"), rw("profileUrl", "reference"), rw("title", "string"),
-		rw("userType", "string"), rw("preferredLanguage", "string"), rw("locale", "string"), rw("timezone", "string"),
-		rw("active", "boolean"),
-		attr("password", "string", false, false, "writeOnly", "never", "none", false),
-		multi("emails"), multi("phoneNumbers"), multi("ims"), multi("photos"),
-		attr("addresses", "complex", true, false, "readWrite", "default", "none", false,
-			rw("formatted", "string"), rw("streetAddress", "string"), rw("locality", "string"), rw("region", "string"),
-			rw("postalCode", "string"), rw("country", "string"), rw("type", "string"), rw("primary", "boolean")),
-		attr("groups", "complex", true, false, "readOnly", "default", "none", false,
-			attr("value", "string", false, false, "readOnly", "default", "none", true),
-			attr("$ref", "reference", false, false, "readOnly", "default", "none", false),
-			attr("display", "string", false, false, "readOnly", "default", "none", false),
-			attr("type", "string", false, false, "readOnly", "default", "none", false)),
-		multi("entitlements"), multi("roles"), multi("x509Certificates"),
-		attr("externalId", "string", false, false, "readWrite", "default", "none", true),
-	})
+	return schemaDoc(base, URNUser, "User", patch.UserSchema.Attributes)
 }
 
 func enterpriseSchema(base string) map[string]any {
-	return schemaDoc(base, URNEnterprise, "EnterpriseUser", []map[string]any{
-		rw("employeeNumber", "string"), rw("costCenter", "string"), rw("organization", "string"),
-		rw("division", "string"), rw("department", "string"),
-		attr("manager", "complex", false, false, "readWrite", "default", "none", false,
-			attr("value", "string", false, false, "readWrite", "default", "none", true),
-			attr("$ref", "reference", false, false, "readWrite", "default", "none", false),
-			attr("displayName", "string", false, false, "readOnly", "default", "none", false)),
-	})
+	return schemaDoc(base, URNEnterprise, "EnterpriseUser", patch.UserSchema.Extension(URNEnterprise).Attributes)
 }
 
 func groupSchema(base string) map[string]any {
-	return schemaDoc(base, URNGroup, "Group", []map[string]any{
-		attr("displayName", "string", false, true, "readWrite", "default", "server", false),
-		attr("members", "complex", true, false, "readWrite", "default", "none", false,
-			attr("value", "string", false, false, "immutable", "default", "none", true),
-			attr("$ref", "reference", false, false, "immutable", "default", "none", false),
-			attr("type", "string", false, false, "immutable", "default", "none", false)),
-		attr("externalId", "string", false, false, "readWrite", "default", "none", true),
-	})
+	return schemaDoc(base, URNGroup, "Group", patch.GroupSchema.Attributes)
 }

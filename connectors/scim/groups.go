@@ -28,37 +28,6 @@ func (s *Server) getGroup(ctx context.Context, r *http.Request, dir *dirEntry, i
 	return result{status: http.StatusOK, body: p.apply(s.groupJSON(r, g, members)), version: g.Version}, nil
 }
 
-// memberRefs reads a members array: [{"value": id, "type": ...}].
-func memberRefs(v any) ([]string, *scimError) {
-	if v == nil {
-		return nil, nil
-	}
-	list, ok := v.([]any)
-	if !ok {
-		if m, ok := v.(map[string]any); ok {
-			list = []any{m}
-		} else {
-			return nil, errf(http.StatusBadRequest, "invalidValue", "members must be an array of {\"value\": id}")
-		}
-	}
-	var ids []string
-	for _, x := range list {
-		switch t := x.(type) {
-		case map[string]any:
-			id := strings.TrimSpace(str(get(t, "value")))
-			if id == "" {
-				return nil, errf(http.StatusBadRequest, "invalidValue", "a member has no value (the member's id)")
-			}
-			ids = append(ids, id)
-		case string:
-			ids = append(ids, t)
-		default:
-			return nil, errf(http.StatusBadRequest, "invalidValue", "members must be an array of {\"value\": id}")
-		}
-	}
-	return ids, nil
-}
-
 // resolveMembers looks up whether each id is a user or a group of the
 // directory; unknown ids are an invalidValue error.
 func resolveMembers(ctx context.Context, tx *store.Tx, dirID, groupID string, ids []string) ([]store.Member, error) {
@@ -84,22 +53,66 @@ func resolveMembers(ctx context.Context, tx *store.Tx, dirID, groupID string, id
 	return out, nil
 }
 
-func (s *Server) createGroup(ctx context.Context, r *http.Request, dir *dirEntry, body []byte) (result, *scimError) {
+// groupFromBody reads a POST or PUT body as the group it describes.
+func groupFromBody(dirID, id string, body []byte) (*store.Group, validated, *scimError) {
 	m, serr := decodeObject(body)
 	if serr != nil {
-		return result{}, serr
+		return nil, validated{}, serr
 	}
-	ids, serr := memberRefs(get(m, "members"))
+	if serr := checkSchemas(m, groupKind); serr != nil {
+		return nil, validated{}, serr
+	}
+	return groupFromResource(dirID, id, m)
+}
+
+// groupFromResource checks a group resource (a body, or a stored group with
+// a PATCH applied) against the Group schema and maps it to a mirror group;
+// its members come back apart, as ids.
+func groupFromResource(dirID, id string, m map[string]any) (*store.Group, validated, *scimError) {
+	v, serr := validate(m, groupKind)
+	if serr != nil {
+		return nil, validated{}, serr
+	}
+	name, _ := v.res["displayName"].(string)
+	name = strings.TrimSpace(name)
+	v.res["displayName"] = name
+	g := &store.Group{DirectoryID: dirID, ID: id, DisplayName: name}
+	g.ExternalID, _ = v.res["externalId"].(string)
+	if g.Resource, serr = storedJSON("group", v.res); serr != nil {
+		return nil, validated{}, serr
+	}
+	return g, v, nil
+}
+
+// sameGroup tells whether storing b's attributes in place of a's would
+// change nothing.
+func sameGroup(a, b *store.Group) bool {
+	return a.DisplayName == b.DisplayName && a.ExternalID == b.ExternalID && sameJSON(a.Resource, b.Resource)
+}
+
+// sameMembers tells whether a group whose members are ms has exactly the
+// members ids (each listed once).
+func sameMembers(ms []store.Member, ids []string) bool {
+	if len(ms) != len(ids) {
+		return false
+	}
+	have := make(map[string]bool, len(ms))
+	for _, m := range ms {
+		have[m.ID] = true
+	}
+	for _, id := range ids {
+		if !have[id] {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) createGroup(ctx context.Context, r *http.Request, dir *dirEntry, body []byte) (result, *scimError) {
+	g, v, serr := groupFromBody(dir.dir.ID, newID(), body)
 	if serr != nil {
 		return result{}, serr
 	}
-	norm := normalizeGroup(m)
-	name := strings.TrimSpace(str(norm["displayName"]))
-	if name == "" {
-		return result{}, errf(http.StatusBadRequest, "invalidValue", "displayName is required")
-	}
-	res, _ := json.Marshal(norm)
-	g := &store.Group{DirectoryID: dir.dir.ID, ID: newID(), ExternalID: str(norm["externalId"]), DisplayName: name, Resource: res}
 	var members []store.Member
 	err := s.opt.Store.WithTx(ctx, func(tx *store.Tx) error {
 		now := time.Now()
@@ -107,7 +120,7 @@ func (s *Server) createGroup(ctx context.Context, r *http.Request, dir *dirEntry
 			return err
 		}
 		var err error
-		if members, err = resolveMembers(ctx, tx, dir.dir.ID, g.ID, ids); err != nil {
+		if members, err = resolveMembers(ctx, tx, dir.dir.ID, g.ID, v.members); err != nil {
 			return err
 		}
 		_, err = tx.AddMembers(ctx, dir.dir.ID, g.ID, members, now)
@@ -115,7 +128,7 @@ func (s *Server) createGroup(ctx context.Context, r *http.Request, dir *dirEntry
 	})
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return result{}, errf(http.StatusConflict, "uniqueness", "a group with displayName %q already exists in this directory", name)
+			return result{}, errf(http.StatusConflict, "uniqueness", "a group with displayName %q already exists in this directory", g.DisplayName)
 		}
 		return result{}, fromTx(err, "Group")
 	}
@@ -123,26 +136,35 @@ func (s *Server) createGroup(ctx context.Context, r *http.Request, dir *dirEntry
 	return result{status: http.StatusCreated, body: s.groupJSON(r, g, members), version: g.Version, location: s.location(r, dir.dir.ID, "Groups", g.ID)}, nil
 }
 
+// replaceGroup answers a group PUT. A PUT that changes nothing (the same
+// attributes, and the same members or none named) keeps the version and
+// the modification time and writes nothing; it is recognised on a plain
+// read first, so it costs no write transaction.
 func (s *Server) replaceGroup(ctx context.Context, r *http.Request, dir *dirEntry, id string, body []byte, ifMatch string) (result, *scimError) {
-	m, serr := decodeObject(body)
+	dirID := dir.dir.ID
+	ng, v, serr := groupFromBody(dirID, id, body)
 	if serr != nil {
 		return result{}, serr
 	}
-	_, hasMembers := key(m, "members")
-	ids, serr := memberRefs(get(m, "members"))
-	if serr != nil {
-		return result{}, serr
+	answer := func(g *store.Group, members []store.Member) (result, *scimError) {
+		return result{status: http.StatusOK, body: s.groupJSON(r, g, nonNil(members)), version: g.Version}, nil
 	}
-	norm := normalizeGroup(m)
-	name := strings.TrimSpace(str(norm["displayName"]))
-	if name == "" {
-		return result{}, errf(http.StatusBadRequest, "invalidValue", "displayName is required")
+	cur, err := s.opt.Store.GetGroup(ctx, dirID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return result{}, storeErr(err, "Group "+id)
 	}
-	res, _ := json.Marshal(norm)
+	if err == nil && checkIfMatch(ifMatch, cur.Version) == nil && sameGroup(cur, ng) {
+		members, err := s.opt.Store.ListMembers(ctx, dirID, id)
+		if err == nil && (!v.hasMembers || sameMembers(members, v.members)) {
+			return answer(cur, members)
+		}
+	}
 	var g *store.Group
 	var members []store.Member
-	err := s.opt.Store.WithTx(ctx, func(tx *store.Tx) error {
-		cur, err := tx.GetGroup(ctx, dir.dir.ID, id, true)
+	changed := false
+	err = s.opt.Store.WithTx(ctx, func(tx *store.Tx) error {
+		changed = false
+		cur, err := tx.GetGroup(ctx, dirID, id, true)
 		if err != nil {
 			return err
 		}
@@ -150,33 +172,49 @@ func (s *Server) replaceGroup(ctx context.Context, r *http.Request, dir *dirEntr
 			return txErr{e}
 		}
 		now := time.Now()
-		g = &store.Group{DirectoryID: dir.dir.ID, ID: id, ExternalID: str(norm["externalId"]), DisplayName: name, Resource: res, Version: cur.Version, CreatedAt: cur.CreatedAt}
-		if err := tx.PutGroup(ctx, g, now); err != nil {
-			return err
+		g = cur
+		if !sameGroup(cur, ng) {
+			put := *ng
+			put.Version, put.CreatedAt = cur.Version, cur.CreatedAt
+			if err := tx.PutGroup(ctx, &put, now); err != nil {
+				return err
+			}
+			g, changed = &put, true
 		}
-		if hasMembers {
-			want, err := resolveMembers(ctx, tx, dir.dir.ID, id, ids)
+		if v.hasMembers {
+			want, err := resolveMembers(ctx, tx, dirID, id, v.members)
 			if err != nil {
 				return err
 			}
-			if _, _, err := tx.ReplaceMembers(ctx, dir.dir.ID, id, want, now); err != nil {
+			added, removed, err := tx.ReplaceMembers(ctx, dirID, id, want, now)
+			if err != nil {
 				return err
 			}
+			if len(added)+len(removed) > 0 && !changed {
+				// Only members changed: bump the version without
+				// rewriting the group.
+				version, at, err := tx.TouchGroup(ctx, dirID, id)
+				if err != nil {
+					return err
+				}
+				touched := *cur
+				touched.Version, touched.UpdatedAt = version, at
+				g, changed = &touched, true
+			}
 		}
-		members, err = tx.ListMembers(ctx, dir.dir.ID, id)
+		members, err = tx.ListMembers(ctx, dirID, id)
 		return err
 	})
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return result{}, errf(http.StatusConflict, "uniqueness", "a group with displayName %q already exists in this directory", name)
+			return result{}, errf(http.StatusConflict, "uniqueness", "a group with displayName %q already exists in this directory", ng.DisplayName)
 		}
 		return result{}, fromTx(err, "Group "+id)
 	}
-	s.wrote(dir.dir.ID)
-	if members == nil {
-		members = []store.Member{}
+	if changed {
+		s.wrote(dirID)
 	}
-	return result{status: http.StatusOK, body: s.groupJSON(r, g, members), version: g.Version}, nil
+	return answer(g, members)
 }
 
 func (s *Server) deleteGroup(ctx context.Context, dir *dirEntry, id, ifMatch string) (result, *scimError) {
@@ -195,24 +233,6 @@ func (s *Server) deleteGroup(ctx context.Context, dir *dirEntry, id, ifMatch str
 	}
 	s.wrote(dir.dir.ID)
 	return result{status: http.StatusNoContent}, nil
-}
-
-// normalizeGroup cleans a group resource as stored (members live in rows).
-func normalizeGroup(m map[string]any) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		switch strings.ToLower(k) {
-		case "id", "meta", "schemas", "members":
-			continue
-		case "displayname":
-			out["displayName"] = v
-		case "externalid":
-			out["externalId"] = v
-		default:
-			out[k] = v
-		}
-	}
-	return out
 }
 
 // groupJSON renders a mirror group; members nil leaves them out.

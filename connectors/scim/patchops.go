@@ -86,16 +86,7 @@ func (s *Server) patchUser(ctx context.Context, r *http.Request, dir *dirEntry, 
 	if serr != nil {
 		return result{}, serr
 	}
-	var nu *store.User
-	changed := false
-	err := s.opt.Store.WithTx(ctx, func(tx *store.Tx) error {
-		cur, err := tx.GetUser(ctx, dir.dir.ID, id)
-		if err != nil {
-			return err
-		}
-		if e := checkIfMatch(ifMatch, cur.Version); e != nil {
-			return txErr{e}
-		}
+	u, changed, err := s.updateUser(ctx, dir.dir.ID, id, ifMatch, func(cur *store.User) (*store.User, *scimError) {
 		var res map[string]any
 		if err := json.Unmarshal(cur.Resource, &res); err != nil || res == nil {
 			res = map[string]any{}
@@ -104,24 +95,9 @@ func (s *Server) patchUser(ctx context.Context, r *http.Request, dir *dirEntry, 
 		res["active"] = cur.Active
 		applied, err := patch.Apply(res, ops, patch.UserSchema)
 		if err != nil {
-			return txErr{patchErr(err)}
+			return nil, patchErr(err)
 		}
-		norm, serr := normalizeUser(applied)
-		if serr != nil {
-			return txErr{serr}
-		}
-		nu, serr = userFromResource(dir.dir.ID, id, norm)
-		if serr != nil {
-			return txErr{serr}
-		}
-		nu.Version, nu.CreatedAt, nu.UpdatedAt = cur.Version, cur.CreatedAt, cur.UpdatedAt
-		if string(nu.Resource) == string(cur.Resource) && nu.UserName == cur.UserName && nu.Active == cur.Active {
-			// Nothing changed (a replay): keep version and time.
-			nu = cur
-			return nil
-		}
-		changed = true
-		return tx.PutUser(ctx, nu, time.Now())
+		return userFromResource(cur.DirectoryID, cur.ID, applied)
 	})
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
@@ -132,7 +108,7 @@ func (s *Server) patchUser(ctx context.Context, r *http.Request, dir *dirEntry, 
 	if changed {
 		s.wrote(dir.dir.ID)
 	}
-	return result{status: http.StatusOK, body: s.writtenUserBody(ctx, r, nu, parseProjection(q)), version: nu.Version}, nil
+	return result{status: http.StatusOK, body: s.writtenUserBody(ctx, r, u, parseProjection(q)), version: u.Version}, nil
 }
 
 // patchGroup answers a group PATCH. It loads what the request depends on,
@@ -309,22 +285,17 @@ func planGroupPatch(dirID, id string, cur *store.Group, members []store.Member, 
 	if err != nil {
 		return groupPlan{}, patchErr(err)
 	}
+	g, v, serr := groupFromResource(dirID, id, applied)
+	if serr != nil {
+		return groupPlan{}, serr
+	}
 	if split.NeedsMembers {
 		// The members the request left replace the stored ones.
-		ids, serr := memberRefs(get(applied, "members"))
-		if serr != nil {
-			return groupPlan{}, serr
-		}
-		p.replace, p.members, p.remove, p.add = true, ids, nil, nil
+		p.replace, p.members, p.remove, p.add = true, v.members, nil, nil
 	}
-	norm := normalizeGroup(applied)
-	name := strings.TrimSpace(str(norm["displayName"]))
-	if name == "" {
-		return groupPlan{}, errf(http.StatusBadRequest, "invalidValue", "displayName cannot be removed or empty")
-	}
-	resJSON, _ := json.Marshal(norm)
-	if name != cur.DisplayName || string(resJSON) != string(cur.Resource) {
-		p.group = &store.Group{DirectoryID: dirID, ID: id, ExternalID: str(norm["externalId"]), DisplayName: name, Resource: resJSON, Version: cur.Version, CreatedAt: cur.CreatedAt}
+	if !sameGroup(cur, g) {
+		g.Version, g.CreatedAt = cur.Version, cur.CreatedAt
+		p.group = g
 	}
 	return p, nil
 }

@@ -39,13 +39,6 @@ func key(m map[string]any, name string) (string, bool) {
 	return "", false
 }
 
-func get(m map[string]any, name string) any {
-	if k, ok := key(m, name); ok {
-		return m[k]
-	}
-	return nil
-}
-
 func str(v any) string {
 	switch t := v.(type) {
 	case string:
@@ -56,23 +49,6 @@ func str(v any) string {
 		return strconv.FormatBool(t)
 	}
 	return ""
-}
-
-// boolish reads a boolean the way identity providers send it: true, "True",
-// "false".
-func boolish(v any) (bool, bool) {
-	switch t := v.(type) {
-	case bool:
-		return t, true
-	case string:
-		switch strings.ToLower(strings.TrimSpace(t)) {
-		case "true":
-			return true, true
-		case "false":
-			return false, true
-		}
-	}
-	return false, false
 }
 
 // jsonKind names a decoded JSON value's type for error messages.

@@ -34,7 +34,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	dirID := parts[0]
 	resource, id := "", ""
 	if len(parts) > 1 {
-		resource = parts[1]
+		resource = canonicalResource(parts[1])
 	}
 	if len(parts) > 2 {
 		id = parts[2]
@@ -74,6 +74,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeErr(rec, serr)
 	}
 	s.observe(r, dirID, dir != nil, resource, rec, body, start)
+}
+
+// resourceTypes are the path segments roster serves, as RFC 7644 spells
+// them.
+var resourceTypes = []string{"Users", "Groups", "Bulk", "ServiceProviderConfig", "Schemas", "ResourceTypes", "Me"}
+
+// canonicalResource spells a resource-type path segment as RFC 7644 does:
+// they match case-insensitively, as clients send them (Microsoft's
+// reference tests call /users); anything else is returned as given.
+func canonicalResource(seg string) string {
+	for _, r := range resourceTypes {
+		if strings.EqualFold(seg, r) {
+			return r
+		}
+	}
+	return seg
 }
 
 // result is a handler's answer.

@@ -1,10 +1,12 @@
 package scim
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -49,15 +51,7 @@ func (s *Server) writtenUserBody(ctx context.Context, r *http.Request, u *store.
 }
 
 func (s *Server) createUser(ctx context.Context, r *http.Request, dir *dirEntry, body []byte) (result, *scimError) {
-	m, serr := decodeObject(body)
-	if serr != nil {
-		return result{}, serr
-	}
-	norm, serr := normalizeUser(m)
-	if serr != nil {
-		return result{}, serr
-	}
-	u, serr := userFromResource(dir.dir.ID, newID(), norm)
+	u, serr := userFromBody(dir.dir.ID, newID(), body)
 	if serr != nil {
 		return result{}, serr
 	}
@@ -76,28 +70,13 @@ func (s *Server) createUser(ctx context.Context, r *http.Request, dir *dirEntry,
 }
 
 func (s *Server) replaceUser(ctx context.Context, r *http.Request, dir *dirEntry, id string, body []byte, ifMatch string) (result, *scimError) {
-	m, serr := decodeObject(body)
+	nu, serr := userFromBody(dir.dir.ID, id, body)
 	if serr != nil {
 		return result{}, serr
 	}
-	norm, serr := normalizeUser(m)
-	if serr != nil {
-		return result{}, serr
-	}
-	nu, serr := userFromResource(dir.dir.ID, id, norm)
-	if serr != nil {
-		return result{}, serr
-	}
-	err := s.opt.Store.WithTx(ctx, func(tx *store.Tx) error {
-		cur, err := tx.GetUser(ctx, dir.dir.ID, id)
-		if err != nil {
-			return err
-		}
-		if e := checkIfMatch(ifMatch, cur.Version); e != nil {
-			return txErr{e}
-		}
-		nu.Version, nu.CreatedAt = cur.Version, cur.CreatedAt
-		return tx.PutUser(ctx, nu, time.Now())
+	u, changed, err := s.updateUser(ctx, dir.dir.ID, id, ifMatch, func(*store.User) (*store.User, *scimError) {
+		c := *nu
+		return &c, nil
 	})
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
@@ -105,8 +84,82 @@ func (s *Server) replaceUser(ctx context.Context, r *http.Request, dir *dirEntry
 		}
 		return result{}, fromTx(err, "User "+id)
 	}
-	s.wrote(dir.dir.ID)
-	return result{status: http.StatusOK, body: s.writtenUserBody(ctx, r, nu, parseProjection(r.URL.Query())), version: nu.Version}, nil
+	if changed {
+		s.wrote(dir.dir.ID)
+	}
+	return result{status: http.StatusOK, body: s.writtenUserBody(ctx, r, u, parseProjection(r.URL.Query())), version: u.Version}, nil
+}
+
+// updateUser stores what update makes of the current user, unless that is
+// the user as stored: a PUT or PATCH that changes nothing (Okta resends
+// whole profiles; clients replay requests) keeps the version and the
+// modification time, marks nothing dirty and triggers no reconcile. It
+// first decides on a plain read, so that such a request costs no write
+// transaction; a request that does change something is decided again in
+// the transaction that writes it. It returns the user as it now is and
+// whether it changed; SCIM errors come as txErr.
+func (s *Server) updateUser(ctx context.Context, dirID, id, ifMatch string, update func(cur *store.User) (*store.User, *scimError)) (*store.User, bool, error) {
+	cur, err := s.opt.Store.GetUser(ctx, dirID, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, false, err
+	case err == nil && checkIfMatch(ifMatch, cur.Version) == nil:
+		nu, serr := update(cur)
+		if serr != nil {
+			return nil, false, txErr{serr}
+		}
+		if sameUser(cur, nu) {
+			return cur, false, nil
+		}
+	}
+	var out *store.User
+	changed := false
+	err = s.opt.Store.WithTx(ctx, func(tx *store.Tx) error {
+		out, changed = nil, false
+		cur, err := tx.GetUser(ctx, dirID, id)
+		if err != nil {
+			return err
+		}
+		if e := checkIfMatch(ifMatch, cur.Version); e != nil {
+			return txErr{e}
+		}
+		nu, serr := update(cur)
+		if serr != nil {
+			return txErr{serr}
+		}
+		if sameUser(cur, nu) {
+			out = cur
+			return nil
+		}
+		nu.Version, nu.CreatedAt = cur.Version, cur.CreatedAt
+		out, changed = nu, true
+		return tx.PutUser(ctx, nu, time.Now())
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return out, changed, nil
+}
+
+// sameUser tells whether storing b in place of a would change nothing.
+func sameUser(a, b *store.User) bool {
+	return a.UserName == b.UserName && a.ExternalID == b.ExternalID && a.DisplayName == b.DisplayName &&
+		a.GivenName == b.GivenName && a.FamilyName == b.FamilyName && a.Email == b.Email && a.Active == b.Active &&
+		sameJSON(a.Resource, b.Resource)
+}
+
+// sameJSON tells whether two stored resources say the same. They are
+// written by json.Marshal (sorted keys), so equal bytes are the rule; a
+// store that reformats JSON is compared by value.
+func sameJSON(a, b []byte) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	return reflect.DeepEqual(x, y)
 }
 
 func (s *Server) deleteUser(ctx context.Context, dir *dirEntry, id, ifMatch string) (result, *scimError) {
@@ -129,143 +182,60 @@ func (s *Server) deleteUser(ctx context.Context, dir *dirEntry, id, ifMatch stri
 	return result{status: http.StatusNoContent}, nil
 }
 
-// normalizeUser cleans a user resource as stored: canonical spelling of the
-// attributes roster reads, real booleans, manager as an object, no password
-// and no server-owned attributes.
-func normalizeUser(m map[string]any) (map[string]any, *scimError) {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		lk := strings.ToLower(k)
-		switch lk {
-		case "id", "meta", "schemas", "password", "groups":
-			continue
-		case "username":
-			out["userName"] = v
-		case "externalid":
-			out["externalId"] = v
-		case "displayname":
-			out["displayName"] = v
-		case "active":
-			b, ok := boolish(v)
-			if !ok && v != nil {
-				return nil, errf(http.StatusBadRequest, "invalidValue", "active must be a boolean, got %v", v)
-			}
-			if v != nil {
-				out["active"] = b
-			}
-		case "emails":
-			if m, ok := v.(map[string]any); ok {
-				v = []any{m} // one value sent bare
-			}
-			if _, ok := v.([]any); !ok && v != nil {
-				return nil, errf(http.StatusBadRequest, "invalidValue", "emails must be an array of {\"value\": address}, got %s", jsonKind(v))
-			}
-			out["emails"] = normalizeMulti(v)
-		case "name":
-			if _, ok := v.(map[string]any); !ok && v != nil {
-				return nil, errf(http.StatusBadRequest, "invalidValue", "name must be an object such as {\"givenName\": ..., \"familyName\": ...}, got %s", jsonKind(v))
-			}
-			out["name"] = v
-		default:
-			if strings.EqualFold(k, URNEnterprise) {
-				ext, ok := v.(map[string]any)
-				if !ok && v != nil {
-					return nil, errf(http.StatusBadRequest, "invalidValue", "%s must be an object, got %s", URNEnterprise, jsonKind(v))
-				}
-				if ext != nil {
-					out[URNEnterprise] = normalizeEnterprise(ext)
-				}
-				continue
-			}
-			out[k] = v
-		}
+// userFromBody reads a POST or PUT body as the user it describes.
+func userFromBody(dirID, id string, body []byte) (*store.User, *scimError) {
+	m, serr := decodeObject(body)
+	if serr != nil {
+		return nil, serr
 	}
-	return out, nil
+	if serr := checkSchemas(m, userKind); serr != nil {
+		return nil, serr
+	}
+	return userFromResource(dirID, id, m)
 }
 
-func normalizeEnterprise(ext map[string]any) map[string]any {
-	out := make(map[string]any, len(ext))
-	for k, v := range ext {
-		if strings.EqualFold(k, "manager") {
-			switch t := v.(type) {
-			case string:
-				if t == "" {
-					continue
-				}
-				out["manager"] = map[string]any{"value": t}
-			case map[string]any:
-				if str(get(t, "value")) == "" {
-					continue
-				}
-				out["manager"] = t
-			case nil:
-				continue
-			default:
-				out["manager"] = v
-			}
-			continue
-		}
-		out[k] = v
-	}
-	return out
-}
-
-func normalizeMulti(v any) any {
-	list, ok := v.([]any)
-	if !ok {
-		return v
-	}
-	for _, x := range list {
-		if m, ok := x.(map[string]any); ok {
-			if k, ok := key(m, "primary"); ok {
-				if b, ok := boolish(m[k]); ok {
-					delete(m, k)
-					m["primary"] = b
-				}
-			}
-		}
-	}
-	return list
-}
-
-// userFromResource maps a normalized resource to a mirror user.
+// userFromResource checks a user resource (a body, or a stored user with a
+// PATCH applied) against the User schema and maps it to a mirror user. The
+// stored resource always holds userName and active as the columns do, so
+// that a GET answer sent back as a PUT (Okta) compares equal.
 func userFromResource(dirID, id string, m map[string]any) (*store.User, *scimError) {
-	userName := strings.TrimSpace(str(m["userName"]))
-	if userName == "" {
-		return nil, errf(http.StatusBadRequest, "invalidValue", "userName is required")
+	v, serr := validate(m, userKind)
+	if serr != nil {
+		return nil, serr
 	}
-	u := &store.User{DirectoryID: dirID, ID: id, UserName: userName, ExternalID: str(m["externalId"]), Active: true}
-	if b, ok := m["active"].(bool); ok {
-		u.Active = b
+	res := v.res
+	userName, _ := res["userName"].(string)
+	userName = strings.TrimSpace(userName)
+	active := true
+	if b, ok := res["active"].(bool); ok {
+		active = b
 	}
-	u.DisplayName = str(m["displayName"])
-	if name, ok := m["name"].(map[string]any); ok {
-		u.GivenName = str(get(name, "givenName"))
-		u.FamilyName = str(get(name, "familyName"))
+	res["userName"], res["active"] = userName, active
+	u := &store.User{DirectoryID: dirID, ID: id, UserName: userName, Active: active}
+	u.ExternalID, _ = res["externalId"].(string)
+	u.DisplayName, _ = res["displayName"].(string)
+	if name, ok := res["name"].(map[string]any); ok {
+		u.GivenName, _ = name["givenName"].(string)
+		u.FamilyName, _ = name["familyName"].(string)
 		if u.DisplayName == "" {
-			u.DisplayName = str(get(name, "formatted"))
+			u.DisplayName, _ = name["formatted"].(string)
 		}
 	}
-	if list, ok := m["emails"].([]any); ok {
-		for _, x := range list {
-			e, ok := x.(map[string]any)
-			if !ok {
-				continue
-			}
-			val := strings.TrimSpace(str(get(e, "value")))
-			if val == "" {
-				continue
-			}
-			p, _ := boolish(get(e, "primary"))
-			u.Emails = append(u.Emails, store.Email{Value: val, Type: str(get(e, "type")), Primary: p})
+	emails, _ := res["emails"].([]any)
+	for _, x := range emails {
+		e, _ := x.(map[string]any)
+		val, _ := e["value"].(string)
+		if val = strings.TrimSpace(val); val == "" {
+			continue
 		}
+		typ, _ := e["type"].(string)
+		primary, _ := e["primary"].(bool)
+		u.Emails = append(u.Emails, store.Email{Value: val, Type: typ, Primary: primary})
 	}
 	u.Email = rosterEmail(u)
-	res, err := json.Marshal(m)
-	if err != nil {
-		return nil, errf(http.StatusBadRequest, "invalidValue", "user cannot be stored: %v", err)
+	if u.Resource, serr = storedJSON("user", res); serr != nil {
+		return nil, serr
 	}
-	u.Resource = res
 	return u, nil
 }
 

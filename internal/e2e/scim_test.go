@@ -281,9 +281,10 @@ var _ = golden.add("SCIMCreateConflictsAndErrors", func(t *testing.T, c *idp) {
 	c.mustErr(409, "uniqueness", "POST", "/Users", `{"userName": "BOB@example.COM"}`)
 	c.mustErr(400, "invalidValue", "POST", "/Users", `{"name": {"givenName": "x"}}`)
 	c.mustErr(400, "invalidSyntax", "POST", "/Users", `{"userName": `)
-	c.mustErr(400, "invalidValue", "POST", "/Users", `{"userName": "x", "emails": "x@example.com"}`)
-	c.mustErr(400, "invalidValue", "POST", "/Users", `{"userName": "x", "name": "X Y"}`)
-	c.mustErr(400, "invalidValue", "POST", "/Users", `{"userName": "x", "`+urnEnterprise+`": "Sales"}`)
+	// A wrong JSON shape is invalidSyntax, a wrong value invalidValue.
+	c.mustErr(400, "invalidSyntax", "POST", "/Users", `{"userName": "x", "emails": "x@example.com"}`)
+	c.mustErr(400, "invalidSyntax", "POST", "/Users", `{"userName": "x", "name": "X Y"}`)
+	c.mustErr(400, "invalidSyntax", "POST", "/Users", `{"userName": "x", "`+urnEnterprise+`": "Sales"}`)
 	c.mustErr(400, "invalidValue", "POST", "/Users", `{"userName": "x", "active": "yes"}`)
 	// One email sent as an object rather than a list is taken as the list.
 	single := c.must(201, "POST", "/Users", `{"userName": "solo", "emails": {"value": "solo@example.com", "type": "work"}}`)

@@ -10,8 +10,10 @@
 //
 //   - op names are case-insensitive ("Add", "Replace", "Remove");
 //   - string booleans ("True", "false") are accepted for boolean attributes
-//     and stored as booleans; numbers and booleans sent for string
-//     attributes are stored as strings;
+//     and stored as booleans (Entra's default dialect); a number or a
+//     boolean sent for a string attribute is an invalidValue error;
+//   - a value for a single-valued attribute may come wrapped in a
+//     one-element array or as {"value": v};
 //   - a complex attribute that has a "value" sub-attribute also accepts a
 //     bare value: the manager given as "id" is stored as {"value": "id"};
 //     an empty string or null removes it;
@@ -955,14 +957,6 @@ func normalize(def *Attribute, v any) (any, *Error) {
 		switch x := v.(type) {
 		case string:
 			return x, nil
-		case bool:
-			return strconv.FormatBool(x), nil
-		case float64:
-			return strconv.FormatFloat(x, 'f', -1, 64), nil
-		case json.Number:
-			return x.String(), nil
-		case int:
-			return strconv.Itoa(x), nil
 		case []any:
 			if len(x) == 1 {
 				return normalize(def, unwrapValue(x[0]))
@@ -974,8 +968,25 @@ func normalize(def *Attribute, v any) (any, *Error) {
 				}
 			}
 		}
-		return nil, errf(ScimInvalidValue, "%s must be a string, got %v", def.Name, v)
+		return nil, errf(ScimInvalidValue, "%s must be a string, got %s", def.Name, kind(v))
 	}
+}
+
+// kind names a decoded JSON value's type for error messages.
+func kind(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case float64, json.Number, int, int64:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	}
+	return "null"
 }
 
 func unwrapValue(v any) any {

@@ -253,11 +253,6 @@ func TestApply(t *testing.T) {
 			check: map[string]string{"customThing": `{"a":1}`, "tags": `["a","b","c"]`},
 		},
 		{
-			name: "numbers for strings", resource: `{"userName":"x"}`, schema: UserSchema,
-			body:  `{"Operations":[{"op":"add","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber","value":12345}]}`,
-			check: map[string]string{EnterpriseURN: `{"employeeNumber":"12345"}`},
-		},
-		{
 			name: "replace with null removes", resource: user, schema: UserSchema,
 			body:  `{"Operations":[{"op":"replace","path":"displayName","value":null},{"op":"replace","path":"name.givenName"}]}`,
 			check: map[string]string{"displayName": `-`, "name": `{"familyName":"Jensen"}`},
@@ -317,6 +312,9 @@ func TestApplyErrors(t *testing.T) {
 		{"pathless non-object", user, UserSchema, `{"Operations":[{"op":"replace","value":"x"}]}`, ScimInvalidValue, 0},
 		{"complex given a list", user, UserSchema, `{"Operations":[{"op":"replace","path":"name","value":[1,2]}]}`, ScimInvalidValue, 0},
 		{"filter that cannot create", user, UserSchema, `{"Operations":[{"op":"replace","path":"emails[type co \"x\"].value","value":"v"}]}`, ScimNoTarget, 0},
+		{"a number for a string", user, UserSchema, `{"Operations":[{"op":"replace","path":"userName","value":123}]}`, ScimInvalidValue, 0},
+		{"a boolean for a string in an extension", user, UserSchema, `{"Operations":[{"op":"add","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber","value":true}]}`, ScimInvalidValue, 0},
+		{"an object for a sub-attribute", user, UserSchema, `{"Operations":[{"op":"replace","path":"name.givenName","value":{"a":1}}]}`, ScimInvalidValue, 0},
 		{"member without value", group, GroupSchema, `{"Operations":[{"op":"add","path":"members","value":[{"display":"x"}]}]}`, ScimInvalidValue, 0},
 	}
 	for _, tc := range tests {

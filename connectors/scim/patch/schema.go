@@ -32,7 +32,84 @@ const (
 	WriteOnly
 )
 
-// Attribute describes one attribute or sub-attribute.
+func (t Type) String() string {
+	switch t {
+	case Boolean:
+		return "boolean"
+	case Decimal:
+		return "decimal"
+	case Integer:
+		return "integer"
+	case DateTime:
+		return "dateTime"
+	case Reference:
+		return "reference"
+	case Binary:
+		return "binary"
+	case Complex:
+		return "complex"
+	}
+	return "string"
+}
+
+func (m Mutability) String() string {
+	switch m {
+	case ReadOnly:
+		return "readOnly"
+	case Immutable:
+		return "immutable"
+	case WriteOnly:
+		return "writeOnly"
+	}
+	return "readWrite"
+}
+
+// Returned says when an attribute is returned (RFC 7643 §7).
+type Returned int
+
+// Returned values; the zero value is default.
+const (
+	ReturnedDefault Returned = iota
+	ReturnedAlways
+	ReturnedNever
+	ReturnedRequest
+)
+
+func (r Returned) String() string {
+	switch r {
+	case ReturnedAlways:
+		return "always"
+	case ReturnedNever:
+		return "never"
+	case ReturnedRequest:
+		return "request"
+	}
+	return "default"
+}
+
+// Uniqueness says how an attribute's values are unique (RFC 7643 §7).
+type Uniqueness int
+
+// Uniqueness values; the zero value is none.
+const (
+	UniqueNone Uniqueness = iota
+	UniqueServer
+	UniqueGlobal
+)
+
+func (u Uniqueness) String() string {
+	switch u {
+	case UniqueServer:
+		return "server"
+	case UniqueGlobal:
+		return "global"
+	}
+	return "none"
+}
+
+// Attribute describes one attribute or sub-attribute. The same definitions
+// are published at /Schemas, applied by PATCH and checked on every write,
+// so what roster says it accepts and what it accepts cannot drift apart.
 type Attribute struct {
 	Name        string // canonical spelling
 	Type        Type
@@ -40,8 +117,16 @@ type Attribute struct {
 	Required    bool
 	CaseExact   bool
 	Mutability  Mutability
-	Sub         []Attribute // sub-attributes of a complex attribute
+	Returned    Returned
+	Uniqueness  Uniqueness
+	// ReferenceTypes are the kinds of resource a reference points at
+	// ("User", "Group", "external", "uri").
+	ReferenceTypes []string
+	Sub            []Attribute // sub-attributes of a complex attribute
 }
+
+// Find returns the attribute of attrs named name (case-insensitive), or nil.
+func Find(attrs []Attribute, name string) *Attribute { return find(attrs, name) }
 
 // Extension is a schema extension whose attributes live in the resource's
 // top-level object named by the URN.
@@ -138,11 +223,15 @@ func valueList(name string) Attribute {
 	return multi(name, str("value"), displayAttr, typeAttr, primaryAttr)
 }
 
+// Common attributes every resource has (RFC 7643 §3.1) that no schema
+// defines: /Schemas leaves them out.
+var Common = []string{"id", "meta"}
+
 // withCommon puts the attributes every resource has (RFC 7643 §3.1) before
 // a resource's own.
 func withCommon(own []Attribute) []Attribute {
 	return append([]Attribute{
-		{Name: "id", CaseExact: true, Mutability: ReadOnly},
+		{Name: "id", CaseExact: true, Mutability: ReadOnly, Returned: ReturnedAlways, Uniqueness: UniqueServer},
 		{Name: "externalId", CaseExact: true},
 		{Name: "meta", Type: Complex, Mutability: ReadOnly, Sub: []Attribute{
 			str("resourceType"), {Name: "created", Type: DateTime}, {Name: "lastModified", Type: DateTime},
@@ -156,24 +245,26 @@ func withCommon(own []Attribute) []Attribute {
 var UserSchema = Schema{
 	URN: UserURN,
 	Attributes: withCommon([]Attribute{
-		{Name: "userName", Required: true},
+		{Name: "userName", Required: true, Uniqueness: UniqueServer},
 		{Name: "name", Type: Complex, Sub: []Attribute{
 			str("formatted"), str("familyName"), str("givenName"), str("middleName"),
 			str("honorificPrefix"), str("honorificSuffix"),
 		}},
 		str("displayName"), str("nickName"),
-		{Name: "profileUrl", Type: Reference},
+		{Name: "profileUrl", Type: Reference, ReferenceTypes: []string{"external"}},
 		str("title"), str("userType"), str("preferredLanguage"), str("locale"), str("timezone"),
 		{Name: "active", Type: Boolean},
-		{Name: "password", Mutability: WriteOnly, CaseExact: true},
+		{Name: "password", Mutability: WriteOnly, Returned: ReturnedNever, CaseExact: true},
 		valueList("emails"),
 		valueList("phoneNumbers"),
 		valueList("ims"),
-		multi("photos", Attribute{Name: "value", Type: Reference, CaseExact: true}, displayAttr, typeAttr, primaryAttr),
+		multi("photos", Attribute{Name: "value", Type: Reference, CaseExact: true, ReferenceTypes: []string{"external"}}, displayAttr, typeAttr, primaryAttr),
 		multi("addresses", str("formatted"), str("streetAddress"), str("locality"), str("region"),
 			str("postalCode"), str("country"), typeAttr, primaryAttr),
 		{Name: "groups", Type: Complex, MultiValued: true, Mutability: ReadOnly, Sub: []Attribute{
-			{Name: "value", CaseExact: true}, {Name: "$ref", Type: Reference, CaseExact: true}, displayAttr, typeAttr,
+			{Name: "value", CaseExact: true, Mutability: ReadOnly},
+			{Name: "$ref", Type: Reference, CaseExact: true, Mutability: ReadOnly, ReferenceTypes: []string{"User", "Group"}},
+			{Name: "display", Mutability: ReadOnly}, {Name: "type", Mutability: ReadOnly},
 		}},
 		valueList("entitlements"),
 		valueList("roles"),
@@ -185,7 +276,7 @@ var UserSchema = Schema{
 			str("employeeNumber"), str("costCenter"), str("organization"), str("division"), str("department"),
 			{Name: "manager", Type: Complex, Sub: []Attribute{
 				{Name: "value", CaseExact: true},
-				{Name: "$ref", Type: Reference, CaseExact: true},
+				{Name: "$ref", Type: Reference, CaseExact: true, ReferenceTypes: []string{"User"}},
 				{Name: "displayName", Mutability: ReadOnly},
 			}},
 		},
@@ -197,10 +288,10 @@ var UserSchema = Schema{
 var GroupSchema = Schema{
 	URN: GroupURN,
 	Attributes: withCommon([]Attribute{
-		{Name: "displayName", Required: true},
+		{Name: "displayName", Required: true, Uniqueness: UniqueServer},
 		{Name: "members", Type: Complex, MultiValued: true, Sub: []Attribute{
 			{Name: "value", CaseExact: true, Required: true, Mutability: Immutable},
-			{Name: "$ref", Type: Reference, CaseExact: true, Mutability: Immutable},
+			{Name: "$ref", Type: Reference, CaseExact: true, Mutability: Immutable, ReferenceTypes: []string{"User", "Group"}},
 			{Name: "display", Mutability: ReadOnly},
 			{Name: "type", Mutability: Immutable},
 		}},
