@@ -330,8 +330,8 @@ func TestScaleOut(t *testing.T) {
 	}
 
 	// A polled directory on a one-second schedule. Its source answers the
-	// test connection on create and then goes away: each poll fails fast,
-	// which still counts as a poll.
+	// test connection on create, then refuses the account: each poll fails
+	// fast (a 403 is not retried), which still counts as a poll.
 	team := r.MustAdmin(201, "POST", "/teams", map[string]any{"name": "Polled", "plan": "enterprise"})
 	tid := team["id"].(string)
 	r.MustAdmin(200, "PUT", "/teams/"+tid+"/sso", map[string]any{"status": "active", "provider": "okta"})
@@ -340,7 +340,8 @@ func TestScaleOut(t *testing.T) {
 		"service_account_json": fake.ServiceAccountJSON(), "admin_email": fake.Admin(),
 		"api_url": fake.URL, "token_url": fake.TokenURL, "schedule": "@every 1s",
 	}})["id"].(string)
-	fake.Close()
+	defer fake.Close()
+	fake.SetAdmin(fake.Admin(), false)
 	polls := func() int {
 		n := 0
 		for _, run := range readRunLog(t, runLog) {
