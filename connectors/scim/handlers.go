@@ -12,7 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/roster-dev/roster/connectors/scim/filter"
+	"github.com/roster-dev/roster/internal/scimfilter"
 	"github.com/roster-dev/roster/store"
 )
 
@@ -568,9 +568,9 @@ func (s *Server) list(ctx context.Context, r *http.Request, dir *dirEntry, resou
 		count = MaxResults
 	}
 	users := resource == "Users"
-	table, alias, mapping, cols := "mirror_groups", "g", filter.GroupMapping, store.GroupColumns("g")
+	table, alias, mapping, cols := "mirror_groups", "g", scimfilter.GroupMapping, store.GroupColumns("g")
 	if users {
-		table, alias, mapping, cols = "mirror_users", "u", filter.UserMapping, store.UserColumns("u")
+		table, alias, mapping, cols = "mirror_users", "u", scimfilter.UserMapping, store.UserColumns("u")
 	}
 	// A filter on the read-only groups (nested ones included) has no SQL
 	// translation: each candidate's groups are read to match it.
@@ -578,15 +578,15 @@ func (s *Server) list(ctx context.Context, r *http.Request, dir *dirEntry, resou
 	where := alias + ".directory_id = ?"
 	args := []any{dir.dir.ID}
 	exact := true
-	var expr filter.Expr
+	var expr scimfilter.Expr
 	if strings.TrimSpace(lq.filter) != "" {
 		var err error
-		expr, err = filter.Parse(lq.filter)
+		expr, err = scimfilter.Parse(lq.filter)
 		if err != nil {
 			return result{}, errf(http.StatusBadRequest, "invalidFilter", "%v", err)
 		}
-		groupsFilter = users && filter.Mentions(expr, "groups")
-		cond, cargs, ok := filter.ToSQL(expr, mapping)
+		groupsFilter = users && scimfilter.Mentions(expr, "groups")
+		cond, cargs, ok := scimfilter.ToSQL(expr, mapping)
 		where += " AND (" + cond + ")"
 		args = append(args, cargs...)
 		exact = ok
@@ -669,7 +669,7 @@ func (s *Server) list(ctx context.Context, r *http.Request, dir *dirEntry, resou
 				}
 				m = s.groupJSON(r, groupOf(dir.dir.ID, m), ms)
 			}
-			if filter.Match(expr, m, nil) {
+			if scimfilter.Match(expr, m, nil) {
 				total++
 				if total >= lq.startIndex && len(page) < count {
 					page = append(page, m)

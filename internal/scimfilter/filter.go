@@ -1,4 +1,4 @@
-// Package filter parses SCIM 2.0 filter expressions (RFC 7644 §3.4.2.2),
+// Package scimfilter parses SCIM 2.0 filter expressions (RFC 7644 §3.4.2.2),
 // evaluates them against resources decoded as map[string]any, and translates
 // them to SQL conditions so that list requests are answered through indexes.
 //
@@ -15,7 +15,7 @@
 //   - JSON string escapes are decoded (the library returns them raw) and
 //     lower-case hex digits in \u escapes are accepted;
 //   - surrounding white space, tabs and new lines are tolerated.
-package filter
+package scimfilter
 
 import (
 	"encoding/json"
