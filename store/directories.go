@@ -170,60 +170,6 @@ func (s *Store) CountDirectory(ctx context.Context, id string) (DirectoryCounts,
 	return c, err
 }
 
-// DirtyDirectories lists directories with changes not yet reconciled, and the
-// oldest observation time of each.
-func (s *Store) DirtyDirectories(ctx context.Context) (map[string]time.Time, error) {
-	rows, err := s.query(ctx, "SELECT directory_id, MIN(observed_at) FROM dirty GROUP BY directory_id")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]time.Time{}
-	for rows.Next() {
-		var id string
-		var at int64
-		if err := rows.Scan(&id, &at); err != nil {
-			return nil, err
-		}
-		out[id] = fromMicros(at)
-	}
-	return out, rows.Err()
-}
-
-// PendingItem reports whether an item is still waiting for the reconciler.
-func (s *Store) PendingItem(ctx context.Context, dirID, kind, objectID string) (bool, error) {
-	var n int
-	err := s.queryRow(ctx, "SELECT COUNT(*) FROM dirty WHERE directory_id = ? AND kind = ? AND object_id = ?", dirID, kind, objectID).Scan(&n)
-	return n > 0, err
-}
-
-// Pending is how many changes of a directory wait, and since when.
-type Pending struct {
-	Count  int
-	Oldest time.Time
-}
-
-// PendingCounts reports pending changes per directory.
-func (s *Store) PendingCounts(ctx context.Context) (map[string]Pending, error) {
-	rows, err := s.query(ctx, "SELECT directory_id, COUNT(*), MIN(observed_at) FROM dirty GROUP BY directory_id")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]Pending{}
-	for rows.Next() {
-		var id string
-		var p Pending
-		var at int64
-		if err := rows.Scan(&id, &p.Count, &at); err != nil {
-			return nil, err
-		}
-		p.Oldest = fromMicros(at)
-		out[id] = p
-	}
-	return out, rows.Err()
-}
-
 // TouchDirectorySync records a successful write from the directory (a SCIM
 // request) without touching the rest of the row.
 func (s *Store) TouchDirectorySync(ctx context.Context, id string, at time.Time) error {
@@ -231,11 +177,4 @@ func (s *Store) TouchDirectorySync(ctx context.Context, id string, at time.Time)
 		_, err := tx.exec(ctx, "UPDATE directories SET last_sync_at = ? WHERE id = ?", micros(at), id)
 		return err
 	})
-}
-
-// CountActiveUsers counts a directory's active mirror users.
-func (s *Store) CountActiveUsers(ctx context.Context, dirID string) (int, error) {
-	var n int
-	err := s.queryRow(ctx, "SELECT COUNT(*) FROM mirror_users WHERE directory_id = ? AND active", dirID).Scan(&n)
-	return n, err
 }

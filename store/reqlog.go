@@ -9,6 +9,19 @@ import (
 	"time"
 )
 
+// SCIMRequest is one logged SCIM request.
+type SCIMRequest struct {
+	ID          int64
+	DirectoryID string
+	At          time.Time
+	Method      string
+	Path        string
+	Status      int
+	Duration    time.Duration
+	Error       string
+	Body        string
+}
+
 // The SCIM request log on SQLite lives in a database file of its own next to
 // the main one (roster-requests.db beside roster.db). Every commit to a
 // SQLite database empties the page cache of every other connection to it,

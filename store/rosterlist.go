@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 )
 
 // MemberQuery selects members of a team for the admin API.
@@ -164,17 +163,4 @@ func (tx *Tx) GroupDirectory(ctx context.Context, teamID, groupID string) (strin
 		return "", ErrNotFound
 	}
 	return dir, err
-}
-
-// SCIMRequest is one logged SCIM request.
-type SCIMRequest struct {
-	ID          int64
-	DirectoryID string
-	At          time.Time
-	Method      string
-	Path        string
-	Status      int
-	Duration    time.Duration
-	Error       string
-	Body        string
 }

@@ -1,0 +1,239 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+)
+
+// ListMembers lists a group's direct members.
+func (tx *Tx) ListMembers(ctx context.Context, dirID, groupID string) ([]Member, error) {
+	return listMembers(ctx, tx.query, dirID, groupID)
+}
+
+// ListMembers lists a group's direct members.
+func (s *Store) ListMembers(ctx context.Context, dirID, groupID string) ([]Member, error) {
+	return listMembers(ctx, s.query, dirID, groupID)
+}
+
+func listMembers(ctx context.Context, query func(context.Context, string, ...any) (*sql.Rows, error), dirID, groupID string) ([]Member, error) {
+	rows, err := query(ctx, "SELECT member_id, member_type FROM mirror_members WHERE directory_id = ? AND group_id = ? ORDER BY member_id", dirID, groupID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Member
+	for rows.Next() {
+		var m Member
+		if err := rows.Scan(&m.ID, &m.Type); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// UsersUnder lists the users in group id directly or through nested groups.
+func (tx *Tx) UsersUnder(ctx context.Context, dirID, id string) ([]string, error) {
+	seen := map[string]bool{id: true}
+	queue := []string{id}
+	var users []string
+	for len(queue) > 0 {
+		g := queue[0]
+		queue = queue[1:]
+		rows, err := tx.query(ctx, "SELECT member_id, member_type FROM mirror_members WHERE directory_id = ? AND group_id = ?", dirID, g)
+		if err != nil {
+			return nil, fmt.Errorf("walk group: %w", err)
+		}
+		for rows.Next() {
+			var mid, mtype string
+			if err := rows.Scan(&mid, &mtype); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if mtype == MemberGroup {
+				if !seen[mid] {
+					seen[mid] = true
+					queue = append(queue, mid)
+				}
+			} else {
+				users = append(users, mid)
+			}
+		}
+		rows.Close()
+	}
+	return users, nil
+}
+
+// ParentGroups lists the groups each of ids is a direct member of.
+func (tx *Tx) ParentGroups(ctx context.Context, dirID string, ids []string) (map[string][]string, error) {
+	return idLists(ctx, tx.query, "SELECT member_id, group_id FROM mirror_members WHERE directory_id = ?", "member_id", dirID, ids)
+}
+
+// MembershipRow is one mirror membership.
+type MembershipRow struct {
+	GroupID    string
+	MemberID   string
+	MemberType string
+}
+
+// EachMembership streams every mirror membership of a directory.
+func (rt *ReadTx) EachMembership(ctx context.Context, dirID string, fn func(MembershipRow)) error {
+	rows, err := rt.query(ctx, "SELECT group_id, member_id, member_type FROM mirror_members WHERE directory_id = ?", dirID)
+	if err != nil {
+		return fmt.Errorf("read memberships: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var m MembershipRow
+		if err := rows.Scan(&m.GroupID, &m.MemberID, &m.MemberType); err != nil {
+			return err
+		}
+		fn(m)
+	}
+	return rows.Err()
+}
+
+// MemberType says whether id is a user or a group of the directory, or
+// ErrNotFound.
+func (tx *Tx) MemberType(ctx context.Context, dirID, id string) (string, error) {
+	var isUser, isGroup bool
+	err := tx.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM mirror_users WHERE directory_id = ? AND id = ?),
+		EXISTS (SELECT 1 FROM mirror_groups WHERE directory_id = ? AND id = ?)`, dirID, id, dirID, id).Scan(&isUser, &isGroup)
+	switch {
+	case err != nil:
+		return "", err
+	case isUser:
+		return MemberUser, nil
+	case isGroup:
+		return MemberGroup, nil
+	}
+	return "", ErrNotFound
+}
+
+// MemberTypes says, for each id that is a user or a group of the
+// directory, which it is; unknown ids are absent.
+func (s *Store) MemberTypes(ctx context.Context, dirID string, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, q := range []struct{ table, typ string }{{"mirror_users", MemberUser}, {"mirror_groups", MemberGroup}} {
+		err := inBatches(ids, 500, func(part []string) error {
+			rows, err := s.query(ctx, "SELECT id FROM "+q.table+" WHERE directory_id = ? AND id IN ("+qs(len(part))+")", append([]any{dirID}, anys(part)...)...)
+			if err != nil {
+				return fmt.Errorf("member types: %w", err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				out[id] = q.typ
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// GroupRef is a group that holds a member, directly or through nesting.
+type GroupRef struct {
+	ID          string
+	DisplayName string
+	Direct      bool
+}
+
+// maxNesting bounds how many levels of nested groups GroupsOf follows.
+const maxNesting = 64
+
+// GroupsOf gives, for each of ids (users or groups), the groups that hold it:
+// first those listing it as a member (Direct), then the groups holding those,
+// level by level, each group once. Cycles and more than maxNesting levels
+// are cut. Each list is ordered by display name, direct groups first; ids in
+// no group are absent from the map.
+func (s *Store) GroupsOf(ctx context.Context, dirID string, ids []string) (map[string][]GroupRef, error) {
+	type edge struct{ group, name string }
+	parents := map[string][]edge{} // member id -> groups listing it
+	expanded := map[string]bool{}
+	frontier := dedupe(ids)
+	for level := 0; len(frontier) > 0 && level <= maxNesting; level++ {
+		var next []string
+		for _, id := range frontier {
+			expanded[id] = true
+		}
+		for start, end := 0, 0; start < len(frontier); start = end {
+			end = start + chunk(len(frontier)-start, 500)
+			part := frontier[start:end]
+			args := make([]any, 0, len(part)+1)
+			args = append(args, dirID)
+			for _, id := range part {
+				args = append(args, id)
+			}
+			rows, err := s.query(ctx, "SELECT m.member_id, m.group_id, g.display_name FROM mirror_members m JOIN mirror_groups g ON g.directory_id = m.directory_id AND g.id = m.group_id WHERE m.directory_id = ? AND m.member_id IN ("+qs(len(part))+")", args...)
+			if err != nil {
+				return nil, fmt.Errorf("groups of members: %w", err)
+			}
+			for rows.Next() {
+				var member string
+				var e edge
+				if err := rows.Scan(&member, &e.group, &e.name); err != nil {
+					rows.Close()
+					return nil, fmt.Errorf("groups of members: %w", err)
+				}
+				parents[member] = append(parents[member], e)
+				if !expanded[e.group] {
+					expanded[e.group] = true
+					next = append(next, e.group)
+				}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, fmt.Errorf("groups of members: %w", err)
+			}
+		}
+		frontier = next
+	}
+	byName := func(refs []GroupRef) {
+		sort.Slice(refs, func(i, j int) bool {
+			if refs[i].DisplayName != refs[j].DisplayName {
+				return refs[i].DisplayName < refs[j].DisplayName
+			}
+			return refs[i].ID < refs[j].ID
+		})
+	}
+	out := map[string][]GroupRef{}
+	for _, id := range ids {
+		direct := parents[id]
+		if len(direct) == 0 {
+			continue
+		}
+		seen := map[string]bool{id: true}
+		var d, indirect []GroupRef
+		var queue []string
+		for _, e := range direct {
+			if !seen[e.group] {
+				seen[e.group] = true
+				d = append(d, GroupRef{ID: e.group, DisplayName: e.name, Direct: true})
+				queue = append(queue, e.group)
+			}
+		}
+		for len(queue) > 0 {
+			g := queue[0]
+			queue = queue[1:]
+			for _, e := range parents[g] {
+				if !seen[e.group] {
+					seen[e.group] = true
+					indirect = append(indirect, GroupRef{ID: e.group, DisplayName: e.name})
+					queue = append(queue, e.group)
+				}
+			}
+		}
+		byName(d)
+		byName(indirect)
+		out[id] = append(d, indirect...)
+	}
+	return out, nil
+}
