@@ -112,27 +112,31 @@ func (s *Store) UpdateDirectory(ctx context.Context, d *Directory) error {
 
 // GetDirectory reads a directory.
 func (s *Store) GetDirectory(ctx context.Context, id string) (*Directory, error) {
-	return scanDirectory(s.queryRow(ctx, "SELECT "+dirCols+" FROM directories WHERE id = ?", id))
+	return getDirectory(ctx, s, id, "")
 }
 
 // GetDirectory reads a directory inside a transaction. On PostgreSQL the row
 // stays locked until the transaction ends.
 func (tx *Tx) GetDirectory(ctx context.Context, id string) (*Directory, error) {
-	q := "SELECT " + dirCols + " FROM directories WHERE id = ?"
+	suffix := ""
 	if tx.s.engine == Postgres {
-		q += " FOR UPDATE"
+		suffix = " FOR UPDATE"
 	}
-	return scanDirectory(tx.queryRow(ctx, q, id))
+	return getDirectory(ctx, tx, id, suffix)
+}
+
+func getDirectory(ctx context.Context, q querier, id, suffix string) (*Directory, error) {
+	return scanDirectory(q.queryRow(ctx, "SELECT "+dirCols+" FROM directories WHERE id = ?"+suffix, id))
 }
 
 // ListDirectories lists directories, of one team when teamID is not empty.
-func (s *Store) ListDirectories(ctx context.Context, teamID string) ([]*Directory, error) {
+func (r reads) ListDirectories(ctx context.Context, teamID string) ([]*Directory, error) {
 	q, args := "SELECT "+dirCols+" FROM directories", []any{}
 	if teamID != "" {
 		q += " WHERE team_id = ?"
 		args = append(args, teamID)
 	}
-	rows, err := s.query(ctx, q+" ORDER BY created_at, id", args...)
+	rows, err := r.on.query(ctx, q+" ORDER BY created_at, id", args...)
 	if err != nil {
 		return nil, err
 	}
@@ -158,9 +162,9 @@ type DirectoryCounts struct {
 }
 
 // CountDirectory counts a directory's mirror and roster rows.
-func (s *Store) CountDirectory(ctx context.Context, id string) (DirectoryCounts, error) {
+func (r reads) CountDirectory(ctx context.Context, id string) (DirectoryCounts, error) {
 	var c DirectoryCounts
-	err := s.queryRow(ctx, `SELECT
+	err := r.on.queryRow(ctx, `SELECT
 		(SELECT COUNT(*) FROM mirror_users WHERE directory_id = ?),
 		(SELECT COUNT(*) FROM mirror_users WHERE directory_id = ? AND active),
 		(SELECT COUNT(*) FROM mirror_groups WHERE directory_id = ?),

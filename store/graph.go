@@ -2,25 +2,15 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"sort"
 )
 
-// ListMembers lists a group's direct members.
-func (tx *Tx) ListMembers(ctx context.Context, dirID, groupID string) ([]Member, error) {
-	return listMembers(ctx, tx.query, dirID, groupID)
-}
-
-// ListMembers lists a group's direct members.
-func (s *Store) ListMembers(ctx context.Context, dirID, groupID string) ([]Member, error) {
-	return listMembers(ctx, s.query, dirID, groupID)
-}
-
-func listMembers(ctx context.Context, query func(context.Context, string, ...any) (*sql.Rows, error), dirID, groupID string) ([]Member, error) {
-	rows, err := query(ctx, "SELECT member_id, member_type FROM mirror_members WHERE directory_id = ? AND group_id = ? ORDER BY member_id", dirID, groupID)
+// ListMembers lists a group's direct members, ordered by id.
+func (r reads) ListMembers(ctx context.Context, dirID, groupID string) ([]Member, error) {
+	rows, err := r.on.query(ctx, "SELECT member_id, member_type FROM mirror_members WHERE directory_id = ? AND group_id = ? ORDER BY member_id", dirID, groupID)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("list members: %w", err)
 	}
 	defer rows.Close()
 	var out []Member
@@ -35,14 +25,14 @@ func listMembers(ctx context.Context, query func(context.Context, string, ...any
 }
 
 // UsersUnder lists the users in group id directly or through nested groups.
-func (tx *Tx) UsersUnder(ctx context.Context, dirID, id string) ([]string, error) {
+func (r reads) UsersUnder(ctx context.Context, dirID, id string) ([]string, error) {
 	seen := map[string]bool{id: true}
 	queue := []string{id}
 	var users []string
 	for len(queue) > 0 {
 		g := queue[0]
 		queue = queue[1:]
-		rows, err := tx.query(ctx, "SELECT member_id, member_type FROM mirror_members WHERE directory_id = ? AND group_id = ?", dirID, g)
+		rows, err := r.on.query(ctx, "SELECT member_id, member_type FROM mirror_members WHERE directory_id = ? AND group_id = ?", dirID, g)
 		if err != nil {
 			return nil, fmt.Errorf("walk group: %w", err)
 		}
@@ -62,13 +52,16 @@ func (tx *Tx) UsersUnder(ctx context.Context, dirID, id string) ([]string, error
 			}
 		}
 		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("walk group: %w", err)
+		}
 	}
 	return users, nil
 }
 
 // ParentGroups lists the groups each of ids is a direct member of.
-func (tx *Tx) ParentGroups(ctx context.Context, dirID string, ids []string) (map[string][]string, error) {
-	return idLists(ctx, tx.query, "SELECT member_id, group_id FROM mirror_members WHERE directory_id = ?", "member_id", dirID, ids)
+func (r reads) ParentGroups(ctx context.Context, dirID string, ids []string) (map[string][]string, error) {
+	return idLists(ctx, r.on, "SELECT member_id, group_id FROM mirror_members WHERE directory_id = ?", "member_id", dirID, ids)
 }
 
 // MembershipRow is one mirror membership.
@@ -79,8 +72,8 @@ type MembershipRow struct {
 }
 
 // EachMembership streams every mirror membership of a directory.
-func (rt *ReadTx) EachMembership(ctx context.Context, dirID string, fn func(MembershipRow)) error {
-	rows, err := rt.query(ctx, "SELECT group_id, member_id, member_type FROM mirror_members WHERE directory_id = ?", dirID)
+func (r reads) EachMembership(ctx context.Context, dirID string, fn func(MembershipRow)) error {
+	rows, err := r.on.query(ctx, "SELECT group_id, member_id, member_type FROM mirror_members WHERE directory_id = ?", dirID)
 	if err != nil {
 		return fmt.Errorf("read memberships: %w", err)
 	}
@@ -97,9 +90,9 @@ func (rt *ReadTx) EachMembership(ctx context.Context, dirID string, fn func(Memb
 
 // MemberType says whether id is a user or a group of the directory, or
 // ErrNotFound.
-func (tx *Tx) MemberType(ctx context.Context, dirID, id string) (string, error) {
+func (r reads) MemberType(ctx context.Context, dirID, id string) (string, error) {
 	var isUser, isGroup bool
-	err := tx.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM mirror_users WHERE directory_id = ? AND id = ?),
+	err := r.on.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM mirror_users WHERE directory_id = ? AND id = ?),
 		EXISTS (SELECT 1 FROM mirror_groups WHERE directory_id = ? AND id = ?)`, dirID, id, dirID, id).Scan(&isUser, &isGroup)
 	switch {
 	case err != nil:
@@ -114,11 +107,11 @@ func (tx *Tx) MemberType(ctx context.Context, dirID, id string) (string, error) 
 
 // MemberTypes says, for each id that is a user or a group of the
 // directory, which it is; unknown ids are absent.
-func (s *Store) MemberTypes(ctx context.Context, dirID string, ids []string) (map[string]string, error) {
+func (r reads) MemberTypes(ctx context.Context, dirID string, ids []string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, q := range []struct{ table, typ string }{{"mirror_users", MemberUser}, {"mirror_groups", MemberGroup}} {
 		err := inBatches(ids, 500, func(part []string) error {
-			rows, err := s.query(ctx, "SELECT id FROM "+q.table+" WHERE directory_id = ? AND id IN ("+qs(len(part))+")", append([]any{dirID}, anys(part)...)...)
+			rows, err := r.on.query(ctx, "SELECT id FROM "+q.table+" WHERE directory_id = ? AND id IN ("+qs(len(part))+")", append([]any{dirID}, anys(part)...)...)
 			if err != nil {
 				return fmt.Errorf("member types: %w", err)
 			}
@@ -154,7 +147,7 @@ const maxNesting = 64
 // level by level, each group once. Cycles and more than maxNesting levels
 // are cut. Each list is ordered by display name, direct groups first; ids in
 // no group are absent from the map.
-func (s *Store) GroupsOf(ctx context.Context, dirID string, ids []string) (map[string][]GroupRef, error) {
+func (r reads) GroupsOf(ctx context.Context, dirID string, ids []string) (map[string][]GroupRef, error) {
 	type edge struct{ group, name string }
 	parents := map[string][]edge{} // member id -> groups listing it
 	expanded := map[string]bool{}
@@ -172,7 +165,7 @@ func (s *Store) GroupsOf(ctx context.Context, dirID string, ids []string) (map[s
 			for _, id := range part {
 				args = append(args, id)
 			}
-			rows, err := s.query(ctx, "SELECT m.member_id, m.group_id, g.display_name FROM mirror_members m JOIN mirror_groups g ON g.directory_id = m.directory_id AND g.id = m.group_id WHERE m.directory_id = ? AND m.member_id IN ("+qs(len(part))+")", args...)
+			rows, err := r.on.query(ctx, "SELECT m.member_id, m.group_id, g.display_name FROM mirror_members m JOIN mirror_groups g ON g.directory_id = m.directory_id AND g.id = m.group_id WHERE m.directory_id = ? AND m.member_id IN ("+qs(len(part))+")", args...)
 			if err != nil {
 				return nil, fmt.Errorf("groups of members: %w", err)
 			}

@@ -134,7 +134,7 @@ func (s *Store) runBatch(batch []*writeReq) {
 			r.done <- err
 			continue
 		}
-		r.tx = &Tx{s: s, tx: sqlTx, stmts: stmts}
+		r.tx = newTx(s, sqlTx, stmts)
 		if len(batch) == 1 {
 			// Alone in the batch: the transaction itself is the savepoint.
 			if err := runGuarded(r, r.tx); err != nil {

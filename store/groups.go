@@ -60,18 +60,22 @@ func ScanGroup(row interface{ Scan(...any) error }) (*Group, error) {
 
 // GetGroup reads a mirror group.
 func (s *Store) GetGroup(ctx context.Context, dirID, id string) (*Group, error) {
-	return ScanGroup(s.queryRow(ctx, "SELECT "+groupCols+" FROM mirror_groups WHERE directory_id = ? AND id = ?", dirID, id))
+	return getGroup(ctx, s, dirID, id, "")
 }
 
 // GetGroup reads a mirror group inside the transaction. With lock set, on
 // PostgreSQL the row stays locked until the transaction ends, serialising
 // writers of one group (SQLite has a single writer anyway).
 func (tx *Tx) GetGroup(ctx context.Context, dirID, id string, lock bool) (*Group, error) {
-	q := "SELECT " + groupCols + " FROM mirror_groups WHERE directory_id = ? AND id = ?"
+	suffix := ""
 	if lock && tx.s.engine == Postgres {
-		q += " FOR UPDATE"
+		suffix = " FOR UPDATE"
 	}
-	return ScanGroup(tx.queryRow(ctx, q, dirID, id))
+	return getGroup(ctx, tx, dirID, id, suffix)
+}
+
+func getGroup(ctx context.Context, q querier, dirID, id, suffix string) (*Group, error) {
+	return ScanGroup(q.queryRow(ctx, "SELECT "+groupCols+" FROM mirror_groups WHERE directory_id = ? AND id = ?"+suffix, dirID, id))
 }
 
 // PutGroup inserts or replaces a mirror group and marks it dirty. A
@@ -241,26 +245,14 @@ func (tx *Tx) InsertMemberships(ctx context.Context, dirID string, rows []Member
 	return nil
 }
 
-// MirrorGroupNames reads the names of some mirror groups.
-func (s *Store) MirrorGroupNames(ctx context.Context, dirID string, ids []string) (map[string]string, error) {
-	if ids == nil {
-		ids = []string{}
-	}
-	return groupNames(ctx, s.query, dirID, ids)
+// MirrorGroupNames reads the display names of every mirror group of a
+// directory.
+func (r reads) MirrorGroupNames(ctx context.Context, dirID string) (map[string]string, error) {
+	return allNames(ctx, r.on, "SELECT id, display_name FROM mirror_groups WHERE directory_id = ?", dirID)
 }
 
-// MirrorGroupNames reads names of the given mirror groups (all when ids is nil).
-func (tx *Tx) MirrorGroupNames(ctx context.Context, dirID string, ids []string) (map[string]string, error) {
-	return groupNames(ctx, tx.query, dirID, ids)
-}
-
-// MirrorGroupNames reads the names of every mirror group of a directory.
-func (rt *ReadTx) MirrorGroupNames(ctx context.Context, dirID string) (map[string]string, error) {
-	return groupNames(ctx, rt.query, dirID, nil)
-}
-
-// groupNames reads the display names of mirror groups; with ids nil, of
-// every group of the directory.
-func groupNames(ctx context.Context, query queryFunc, dirID string, ids []string) (map[string]string, error) {
-	return idNames(ctx, query, "SELECT id, display_name FROM mirror_groups WHERE directory_id = ?", "id", dirID, ids)
+// MirrorGroupNamesFor reads the display names of some mirror groups; ids
+// that are no group of the directory are absent.
+func (r reads) MirrorGroupNamesFor(ctx context.Context, dirID string, ids []string) (map[string]string, error) {
+	return idNames(ctx, r.on, "SELECT id, display_name FROM mirror_groups WHERE directory_id = ?", "id", dirID, ids)
 }

@@ -9,67 +9,39 @@ import (
 
 // GroupLimits reads the team's per-group limits: group id → cents (nil is
 // unlimited). Groups without a limit are absent.
-func (tx *Tx) GroupLimits(ctx context.Context, teamID string) (map[string]*int64, error) {
-	return groupLimits(ctx, tx.query, teamID)
+func (r reads) GroupLimits(ctx context.Context, teamID string) (map[string]*int64, error) {
+	out := map[string]*int64{}
+	return out, r.readLimits(ctx, out, "SELECT group_id, limit_cents FROM group_limits WHERE team_id = ?", teamID)
 }
 
-// GroupLimitsFor reads the limits of some groups of a team.
-func (tx *Tx) GroupLimitsFor(ctx context.Context, teamID string, ids []string) (map[string]*int64, error) {
+// GroupLimitsFor reads the limits of some groups of a team, as GroupLimits.
+func (r reads) GroupLimitsFor(ctx context.Context, teamID string, ids []string) (map[string]*int64, error) {
 	out := map[string]*int64{}
 	err := inBatches(ids, 500, func(part []string) error {
-		rows, err := tx.query(ctx, "SELECT group_id, limit_cents FROM group_limits WHERE team_id = ? AND group_id IN ("+qs(len(part))+")", append([]any{teamID}, anys(part)...)...)
-		if err != nil {
-			return fmt.Errorf("read group limits: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			var lim sql.NullInt64
-			if err := rows.Scan(&id, &lim); err != nil {
-				return err
-			}
-			out[id] = nil
-			if lim.Valid {
-				v := lim.Int64
-				out[id] = &v
-			}
-		}
-		return rows.Err()
+		return r.readLimits(ctx, out, "SELECT group_id, limit_cents FROM group_limits WHERE team_id = ? AND group_id IN ("+qs(len(part))+")", append([]any{teamID}, anys(part)...)...)
 	})
 	return out, err
 }
 
-// GroupLimits reads the team's per-group limits.
-func (rt *ReadTx) GroupLimits(ctx context.Context, teamID string) (map[string]*int64, error) {
-	return groupLimits(ctx, rt.query, teamID)
-}
-
-// GroupLimits reads the team's per-group limits.
-func (s *Store) GroupLimits(ctx context.Context, teamID string) (map[string]*int64, error) {
-	return groupLimits(ctx, s.query, teamID)
-}
-
-func groupLimits(ctx context.Context, query queryFunc, teamID string) (map[string]*int64, error) {
-	rows, err := query(ctx, "SELECT group_id, limit_cents FROM group_limits WHERE team_id = ?", teamID)
+func (r reads) readLimits(ctx context.Context, out map[string]*int64, q string, args ...any) error {
+	rows, err := r.on.query(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("read group limits: %w", err)
+		return fmt.Errorf("read group limits: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]*int64{}
 	for rows.Next() {
 		var id string
 		var lim sql.NullInt64
 		if err := rows.Scan(&id, &lim); err != nil {
-			return nil, err
+			return err
 		}
+		out[id] = nil
 		if lim.Valid {
 			v := lim.Int64
 			out[id] = &v
-		} else {
-			out[id] = nil
 		}
 	}
-	return out, rows.Err()
+	return rows.Err()
 }
 
 // SetGroupLimit sets (has=true) or removes a group's limit; cents nil with

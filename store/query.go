@@ -10,7 +10,22 @@ import (
 	"time"
 )
 
-type queryFunc func(context.Context, string, ...any) (*sql.Rows, error)
+// querier runs reads: the Store on its read pool, a Tx inside its write
+// transaction (so it sees its own writes), a ReadTx in its snapshot.
+type querier interface {
+	query(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	queryRow(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+// reads holds the reads that Store, Tx and ReadTx share: each of them
+// embeds reads over itself, so a read is written once, as a method of
+// reads, and means the same wherever it is called. Reads that differ by
+// where they run (a row lock in a Tx, a snapshot of their own on the Store)
+// are methods of their type.
+//
+// A read given a list of ids reads those ids; a nil or empty list reads
+// none. A read of everything has no ids parameter.
+type reads struct{ on querier }
 
 // rebind turns '?' placeholders into $n for PostgreSQL.
 func (s *Store) rebind(q string) string {
@@ -75,12 +90,6 @@ func (s *Store) readStmt(ctx context.Context, q string) *sql.Stmt {
 	}
 	s.readStmtCount.Add(1)
 	return st
-}
-
-// Query runs a read-only query on the read pool, with '?' placeholders.
-// Connectors use it for searches they build themselves (SCIM filters).
-func (s *Store) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return s.query(ctx, q, args...)
 }
 
 func micros(t time.Time) int64 { return t.UnixMicro() }
@@ -159,10 +168,10 @@ func dedupe(ids []string) []string {
 
 // idLists reads (key, value) rows of a directory whose keyCol is in ids,
 // in batches, into a map from key to its values.
-func idLists(ctx context.Context, query queryFunc, base, keyCol, dirID string, ids []string) (map[string][]string, error) {
+func idLists(ctx context.Context, q querier, base, keyCol, dirID string, ids []string) (map[string][]string, error) {
 	out := map[string][]string{}
 	err := inBatches(ids, 500, func(part []string) error {
-		rows, err := query(ctx, base+" AND "+keyCol+" IN ("+qs(len(part))+")", append([]any{dirID}, anys(part)...)...)
+		rows, err := q.query(ctx, base+" AND "+keyCol+" IN ("+qs(len(part))+")", append([]any{dirID}, anys(part)...)...)
 		if err != nil {
 			return fmt.Errorf("read %s: %w", keyCol, err)
 		}
@@ -179,32 +188,36 @@ func idLists(ctx context.Context, query queryFunc, base, keyCol, dirID string, i
 	return out, err
 }
 
-// idNames reads (id, name) rows of a directory into a map: all rows of
-// base, or only those whose idCol is in ids (in batches) when ids is not nil.
-func idNames(ctx context.Context, query queryFunc, base, idCol, dirID string, ids []string) (map[string]string, error) {
+// allNames reads every (id, name) row of a directory that base selects.
+func allNames(ctx context.Context, q querier, base, dirID string) (map[string]string, error) {
 	out := map[string]string{}
-	read := func(q string, args ...any) error {
-		rows, err := query(ctx, q, args...)
-		if err != nil {
-			return fmt.Errorf("read names: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id, name string
-			if err := rows.Scan(&id, &name); err != nil {
-				return err
-			}
-			out[id] = name
-		}
-		return rows.Err()
-	}
-	if ids == nil {
-		return out, read(base, dirID)
-	}
+	return out, readNames(ctx, q, out, base, dirID)
+}
+
+// idNames reads the (id, name) rows of a directory whose idCol is in ids,
+// in batches.
+func idNames(ctx context.Context, q querier, base, idCol, dirID string, ids []string) (map[string]string, error) {
+	out := map[string]string{}
 	err := inBatches(ids, 500, func(part []string) error {
-		return read(base+" AND "+idCol+" IN ("+qs(len(part))+")", append([]any{dirID}, anys(part)...)...)
+		return readNames(ctx, q, out, base+" AND "+idCol+" IN ("+qs(len(part))+")", append([]any{dirID}, anys(part)...)...)
 	})
 	return out, err
+}
+
+func readNames(ctx context.Context, q querier, out map[string]string, query string, args ...any) error {
+	rows, err := q.query(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("read names: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return err
+		}
+		out[id] = name
+	}
+	return rows.Err()
 }
 
 func prefixCols(cols, alias string) string {
@@ -216,4 +229,10 @@ func prefixCols(cols, alias string) string {
 		parts[i] = alias + "." + parts[i]
 	}
 	return strings.Join(parts, ", ")
+}
+
+// Query runs a read-only query on the read pool, with '?' placeholders.
+// Connectors use it for searches they build themselves (SCIM filters).
+func (s *Store) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return s.query(ctx, q, args...)
 }

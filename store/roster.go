@@ -65,8 +65,8 @@ func scanMember(row interface{ Scan(...any) error }) (*RosterMember, error) {
 }
 
 // EachRosterMember streams every applied member of a directory.
-func (rt *ReadTx) EachRosterMember(ctx context.Context, dirID string, fn func(*RosterMember)) error {
-	rows, err := rt.query(ctx, "SELECT "+memberCols+" FROM members WHERE directory_id = ?", dirID)
+func (r reads) EachRosterMember(ctx context.Context, dirID string, fn func(*RosterMember)) error {
+	rows, err := r.on.query(ctx, "SELECT "+memberCols+" FROM members WHERE directory_id = ?", dirID)
 	if err != nil {
 		return fmt.Errorf("read roster: %w", err)
 	}
@@ -82,10 +82,10 @@ func (rt *ReadTx) EachRosterMember(ctx context.Context, dirID string, fn func(*R
 }
 
 // RosterMembers reads some applied members of a directory.
-func (tx *Tx) RosterMembers(ctx context.Context, dirID string, ids []string) (map[string]*RosterMember, error) {
+func (r reads) RosterMembers(ctx context.Context, dirID string, ids []string) (map[string]*RosterMember, error) {
 	out := make(map[string]*RosterMember, len(ids))
 	err := inBatches(ids, 500, func(part []string) error {
-		rows, err := tx.query(ctx, "SELECT "+memberCols+" FROM members WHERE directory_id = ? AND user_id IN ("+qs(len(part))+")", append([]any{dirID}, anys(part)...)...)
+		rows, err := r.on.query(ctx, "SELECT "+memberCols+" FROM members WHERE directory_id = ? AND user_id IN ("+qs(len(part))+")", append([]any{dirID}, anys(part)...)...)
 		if err != nil {
 			return fmt.Errorf("read roster: %w", err)
 		}
@@ -103,8 +103,8 @@ func (tx *Tx) RosterMembers(ctx context.Context, dirID string, ids []string) (ma
 }
 
 // EachMemberGroup streams every applied member-group link of a directory.
-func (rt *ReadTx) EachMemberGroup(ctx context.Context, dirID string, fn func(Link)) error {
-	rows, err := rt.query(ctx, "SELECT user_id, group_id FROM member_groups WHERE directory_id = ?", dirID)
+func (r reads) EachMemberGroup(ctx context.Context, dirID string, fn func(Link)) error {
+	rows, err := r.on.query(ctx, "SELECT user_id, group_id FROM member_groups WHERE directory_id = ?", dirID)
 	if err != nil {
 		return fmt.Errorf("read member groups: %w", err)
 	}
@@ -120,22 +120,19 @@ func (rt *ReadTx) EachMemberGroup(ctx context.Context, dirID string, fn func(Lin
 }
 
 // MemberGroupsOf reads the applied groups of some members.
-func (tx *Tx) MemberGroupsOf(ctx context.Context, dirID string, ids []string) (map[string][]string, error) {
-	return idLists(ctx, tx.query, "SELECT user_id, group_id FROM member_groups WHERE directory_id = ?", "user_id", dirID, ids)
+func (r reads) MemberGroupsOf(ctx context.Context, dirID string, ids []string) (map[string][]string, error) {
+	return idLists(ctx, r.on, "SELECT user_id, group_id FROM member_groups WHERE directory_id = ?", "user_id", dirID, ids)
 }
 
-// RosterGroups reads the applied groups of a directory (all when ids is nil).
-func (tx *Tx) RosterGroups(ctx context.Context, dirID string, ids []string) (map[string]string, error) {
-	return rosterGroups(ctx, tx.query, dirID, ids)
+// RosterGroups reads the names of every applied group of a directory.
+func (r reads) RosterGroups(ctx context.Context, dirID string) (map[string]string, error) {
+	return allNames(ctx, r.on, "SELECT group_id, name FROM roster_groups WHERE directory_id = ?", dirID)
 }
 
-// RosterGroups reads every applied group of a directory.
-func (rt *ReadTx) RosterGroups(ctx context.Context, dirID string) (map[string]string, error) {
-	return rosterGroups(ctx, rt.query, dirID, nil)
-}
-
-func rosterGroups(ctx context.Context, query queryFunc, dirID string, ids []string) (map[string]string, error) {
-	return idNames(ctx, query, "SELECT group_id, name FROM roster_groups WHERE directory_id = ?", "group_id", dirID, ids)
+// RosterGroupsFor reads the names of some applied groups of a directory;
+// ids not applied are absent.
+func (r reads) RosterGroupsFor(ctx context.Context, dirID string, ids []string) (map[string]string, error) {
+	return idNames(ctx, r.on, "SELECT group_id, name FROM roster_groups WHERE directory_id = ?", "group_id", dirID, ids)
 }
 
 // RosterChanges is what a reconcile writes.

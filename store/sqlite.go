@@ -50,6 +50,7 @@ func openSQLite(path string) (*Store, error) {
 	}
 	ck.SetMaxOpenConns(1)
 	st := &Store{engine: SQLite, w: w, r: r, ck: ck, writes: make(chan *writeReq, 1024), quit: make(chan struct{}), writeStmts: newStmtLRU(256)}
+	st.reads = reads{st}
 	st.wg.Add(2)
 	go st.combine()
 	go st.checkpoint()

@@ -36,6 +36,7 @@ var (
 
 // Store is roster's database. It is safe for concurrent use.
 type Store struct {
+	reads
 	engine string
 	// SQLite only: writes go through one goroutine that runs many callers'
 	// transactions as savepoints of one transaction (group commit).
@@ -96,6 +97,7 @@ func Open(ctx context.Context, url, dataDir string) (*Store, error) {
 		db.SetMaxIdleConns(16)
 		db.SetConnMaxIdleTime(5 * time.Minute)
 		s = &Store{engine: Postgres, w: db, r: db, reqLog: db}
+		s.reads = reads{s}
 	default:
 		return nil, fmt.Errorf("database url %q: want empty (SQLite in the data dir), sqlite:PATH or postgres://", redactURL(url))
 	}

@@ -10,12 +10,21 @@ import (
 
 // Tx is a write transaction.
 type Tx struct {
+	reads
 	s  *Store
 	tx *sql.Tx
 	// afterCommit hooks run once the transaction committed.
 	afterCommit []func()
 	// stmts caches statements prepared in this (SQLite batch) transaction.
 	stmts map[string]*sql.Stmt
+}
+
+// newTx wraps a transaction; stmts is the SQLite batch's statement cache,
+// nil elsewhere.
+func newTx(s *Store, sqlTx *sql.Tx, stmts map[string]*sql.Stmt) *Tx {
+	tx := &Tx{s: s, tx: sqlTx, stmts: stmts}
+	tx.reads = reads{tx}
+	return tx
 }
 
 // ErrClosed is returned for writes after Close.
@@ -43,7 +52,7 @@ func (s *Store) withTxOnce(ctx context.Context, fn func(tx *Tx) error) (err erro
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	tx := &Tx{s: s, tx: sqlTx}
+	tx := newTx(s, sqlTx, nil)
 	defer func() {
 		if p := recover(); p != nil {
 			sqlTx.Rollback()
@@ -149,13 +158,9 @@ func (tx *Tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	return tx.tx.QueryRowContext(ctx, tx.s.rebind(q), args...)
 }
 
-// Query runs a query inside the transaction, with '?' placeholders.
-func (tx *Tx) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return tx.query(ctx, q, args...)
-}
-
 // ReadTx is a read-only snapshot of the database.
 type ReadTx struct {
+	reads
 	s  *Store
 	tx *sql.Tx
 }
@@ -172,9 +177,15 @@ func (s *Store) ReadSnapshot(ctx context.Context, fn func(rt *ReadTx) error) err
 		return fmt.Errorf("begin read: %w", err)
 	}
 	defer tx.Rollback()
-	return fn(&ReadTx{s: s, tx: tx})
+	rt := &ReadTx{s: s, tx: tx}
+	rt.reads = reads{rt}
+	return fn(rt)
 }
 
 func (rt *ReadTx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	return rt.tx.QueryContext(ctx, rt.s.rebind(q), args...)
+}
+
+func (rt *ReadTx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return rt.tx.QueryRowContext(ctx, rt.s.rebind(q), args...)
 }

@@ -64,17 +64,12 @@ func ScanUser(row interface{ Scan(...any) error }) (*User, error) {
 }
 
 // GetUser reads a mirror user.
-func (s *Store) GetUser(ctx context.Context, dirID, id string) (*User, error) {
-	return ScanUser(s.queryRow(ctx, "SELECT "+userCols+" FROM mirror_users WHERE directory_id = ? AND id = ?", dirID, id))
-}
-
-// GetUser reads a mirror user inside the transaction.
-func (tx *Tx) GetUser(ctx context.Context, dirID, id string) (*User, error) {
-	return ScanUser(tx.queryRow(ctx, "SELECT "+userCols+" FROM mirror_users WHERE directory_id = ? AND id = ?", dirID, id))
+func (r reads) GetUser(ctx context.Context, dirID, id string) (*User, error) {
+	return ScanUser(r.on.queryRow(ctx, "SELECT "+userCols+" FROM mirror_users WHERE directory_id = ? AND id = ?", dirID, id))
 }
 
 // UserEmails loads the emails of users, keyed by user id.
-func (s *Store) UserEmails(ctx context.Context, dirID string, ids []string) (map[string][]Email, error) {
+func (r reads) UserEmails(ctx context.Context, dirID string, ids []string) (map[string][]Email, error) {
 	out := map[string][]Email{}
 	for start, end := 0, 0; start < len(ids); start = end {
 		end = start + chunk(len(ids)-start, 500)
@@ -82,7 +77,7 @@ func (s *Store) UserEmails(ctx context.Context, dirID string, ids []string) (map
 		for _, id := range ids[start:end] {
 			args = append(args, id)
 		}
-		rows, err := s.query(ctx, "SELECT user_id, value_lower, type, is_primary FROM mirror_user_emails WHERE directory_id = ? AND user_id IN ("+strings.TrimSuffix(strings.Repeat("?, ", end-start), ", ")+")", args...)
+		rows, err := r.on.query(ctx, "SELECT user_id, value_lower, type, is_primary FROM mirror_user_emails WHERE directory_id = ? AND user_id IN ("+qs(end-start)+")", args...)
 		if err != nil {
 			return nil, err
 		}
@@ -244,8 +239,8 @@ func scanLite(rows *sql.Rows) (MirrorUserLite, error) {
 }
 
 // EachMirrorUser streams every mirror user of a directory.
-func (rt *ReadTx) EachMirrorUser(ctx context.Context, dirID string, fn func(MirrorUserLite)) error {
-	rows, err := rt.query(ctx, "SELECT "+liteCols+" FROM mirror_users WHERE directory_id = ?", dirID)
+func (r reads) EachMirrorUser(ctx context.Context, dirID string, fn func(MirrorUserLite)) error {
+	rows, err := r.on.query(ctx, "SELECT "+liteCols+" FROM mirror_users WHERE directory_id = ?", dirID)
 	if err != nil {
 		return fmt.Errorf("read mirror users: %w", err)
 	}
@@ -261,19 +256,10 @@ func (rt *ReadTx) EachMirrorUser(ctx context.Context, dirID string, fn func(Mirr
 }
 
 // MirrorUsersLite reads some mirror users of a directory.
-func (tx *Tx) MirrorUsersLite(ctx context.Context, dirID string, ids []string) (map[string]MirrorUserLite, error) {
-	return mirrorUsersLite(ctx, tx.query, dirID, ids)
-}
-
-// MirrorUsersLite reads some mirror users of a directory.
-func (s *Store) MirrorUsersLite(ctx context.Context, dirID string, ids []string) (map[string]MirrorUserLite, error) {
-	return mirrorUsersLite(ctx, s.query, dirID, ids)
-}
-
-func mirrorUsersLite(ctx context.Context, query queryFunc, dirID string, ids []string) (map[string]MirrorUserLite, error) {
+func (r reads) MirrorUsersLite(ctx context.Context, dirID string, ids []string) (map[string]MirrorUserLite, error) {
 	out := make(map[string]MirrorUserLite, len(ids))
 	err := inBatches(ids, 500, func(part []string) error {
-		rows, err := query(ctx, "SELECT "+liteCols+" FROM mirror_users WHERE directory_id = ? AND id IN ("+qs(len(part))+")", append([]any{dirID}, anys(part)...)...)
+		rows, err := r.on.query(ctx, "SELECT "+liteCols+" FROM mirror_users WHERE directory_id = ? AND id IN ("+qs(len(part))+")", append([]any{dirID}, anys(part)...)...)
 		if err != nil {
 			return fmt.Errorf("read mirror users: %w", err)
 		}
@@ -291,8 +277,8 @@ func mirrorUsersLite(ctx context.Context, query queryFunc, dirID string, ids []s
 }
 
 // CountActiveUsers counts a directory's active mirror users.
-func (s *Store) CountActiveUsers(ctx context.Context, dirID string) (int, error) {
+func (r reads) CountActiveUsers(ctx context.Context, dirID string) (int, error) {
 	var n int
-	err := s.queryRow(ctx, "SELECT COUNT(*) FROM mirror_users WHERE directory_id = ? AND active", dirID).Scan(&n)
+	err := r.on.queryRow(ctx, "SELECT COUNT(*) FROM mirror_users WHERE directory_id = ? AND active", dirID).Scan(&n)
 	return n, err
 }

@@ -269,13 +269,13 @@ func (r *Reconciler) incremental(ctx context.Context, dirID string, maxItems int
 			involved[g] = true
 		}
 		gids := keys(involved)
-		if p.names, err = tx.MirrorGroupNames(ctx, dirID, gids); err != nil {
+		if p.names, err = tx.MirrorGroupNamesFor(ctx, dirID, gids); err != nil {
 			return err
 		}
 		if p.limits, err = tx.GroupLimitsFor(ctx, team.ID, gids); err != nil {
 			return err
 		}
-		rosterNames, err := tx.RosterGroups(ctx, dirID, keys(groups))
+		rosterNames, err := tx.RosterGroupsFor(ctx, dirID, keys(groups))
 		if err != nil {
 			return err
 		}
