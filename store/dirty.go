@@ -25,6 +25,10 @@ type DirtyRow struct {
 }
 
 // MarkDirty records that the reconciler must look at an object again.
+// Marking an object that is already marked keeps its first observation
+// time (lag is measured from it) and gives it a new generation, so that a
+// reconcile that read the older mark does not clear this one; marking twice
+// is the same as marking once.
 func (tx *Tx) MarkDirty(ctx context.Context, dirID, kind, id string, observed time.Time) error {
 	_, err := tx.exec(ctx, `INSERT INTO dirty (directory_id, kind, object_id, gen, observed_at) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (directory_id, kind, object_id) DO UPDATE SET gen = excluded.gen`,
@@ -54,16 +58,19 @@ func (tx *Tx) MarkDirtyMany(ctx context.Context, dirID, kind string, ids []strin
 	return nil
 }
 
+// markMembersDirty marks what a change of group members dirties: each user
+// member, and everyone under each group member.
 func (tx *Tx) markMembersDirty(ctx context.Context, dirID string, ms []Member, observed time.Time) error {
-	var users []string
+	var users, groups []string
 	for _, m := range ms {
 		if m.Type == MemberGroup {
-			if err := tx.MarkDirty(ctx, dirID, DirtySubtree, m.ID, observed); err != nil {
-				return err
-			}
-			continue
+			groups = append(groups, m.ID)
+		} else {
+			users = append(users, m.ID)
 		}
-		users = append(users, m.ID)
+	}
+	if err := tx.MarkDirtyMany(ctx, dirID, DirtySubtree, groups, observed); err != nil {
+		return err
 	}
 	return tx.MarkDirtyMany(ctx, dirID, DirtyUser, users, observed)
 }

@@ -78,29 +78,30 @@ func getGroup(ctx context.Context, q querier, dirID, id, suffix string) (*Group,
 	return ScanGroup(q.queryRow(ctx, "SELECT "+groupCols+" FROM mirror_groups WHERE directory_id = ? AND id = ?"+suffix, dirID, id))
 }
 
-// PutGroup inserts or replaces a mirror group and marks it dirty. A
-// displayName already used by another group of the directory is ErrConflict.
+// PutGroup inserts or replaces a mirror group and marks it dirty. As
+// PutUser, the store keeps the row's version and creation time and sets g's
+// Version, CreatedAt and UpdatedAt to what was stored. A displayName
+// already used by another group of the directory is ErrConflict.
 func (tx *Tx) PutGroup(ctx context.Context, g *Group, observed time.Time) error {
 	now := storedNow()
-	if g.CreatedAt.IsZero() {
-		g.CreatedAt = now
-	}
-	g.UpdatedAt = now
-	g.Version++
 	if len(g.Resource) == 0 {
 		g.Resource = json.RawMessage("{}")
 	}
-	_, err := tx.exec(ctx, `INSERT INTO mirror_groups (directory_id, id, external_id, display_name, display_name_lower, resource, version, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+	var version, created int64
+	err := tx.queryRow(ctx, `INSERT INTO mirror_groups (directory_id, id, external_id, display_name, display_name_lower, resource, version, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)
 		ON CONFLICT (directory_id, id) DO UPDATE SET external_id = excluded.external_id, display_name = excluded.display_name,
-		display_name_lower = excluded.display_name_lower, resource = excluded.resource, version = excluded.version, updated_at = excluded.updated_at`,
-		g.DirectoryID, g.ID, nullString(g.ExternalID), g.DisplayName, strings.ToLower(g.DisplayName), string(g.Resource), g.Version, micros(g.CreatedAt), micros(g.UpdatedAt))
+		display_name_lower = excluded.display_name_lower, resource = excluded.resource, version = mirror_groups.version + 1,
+		updated_at = excluded.updated_at
+		RETURNING version, created_at`,
+		g.DirectoryID, g.ID, nullString(g.ExternalID), g.DisplayName, strings.ToLower(g.DisplayName), string(g.Resource), micros(now), micros(now)).Scan(&version, &created)
 	if isUniqueViolation(err) {
 		return fmt.Errorf("displayName %q: %w", g.DisplayName, ErrConflict)
 	}
 	if err != nil {
 		return fmt.Errorf("put group: %w", err)
 	}
+	g.Version, g.CreatedAt, g.UpdatedAt = version, fromMicros(created), now
 	return tx.MarkDirty(ctx, g.DirectoryID, DirtyGroup, g.ID, observed)
 }
 
@@ -226,10 +227,16 @@ func (tx *Tx) ReplaceMembers(ctx context.Context, dirID, groupID string, ms []Me
 	return added, removed, nil
 }
 
+// bulkMemberships is the most membership rows InsertMemberships marks
+// member by member; for more, it marks the whole directory, whose full
+// reconcile is then cheaper than following each member.
+const bulkMemberships = 5000
+
 // InsertMemberships adds membership rows in bulk (rows already present are
-// left alone) without marking anything dirty: the caller marks what it
-// must, typically the whole directory after a bulk load.
-func (tx *Tx) InsertMemberships(ctx context.Context, dirID string, rows []MembershipRow) error {
+// left alone) and marks their members dirty: each user, and everyone under
+// each member group, or the whole directory for more than bulkMemberships
+// rows.
+func (tx *Tx) InsertMemberships(ctx context.Context, dirID string, rows []MembershipRow, observed time.Time) error {
 	const batch = 250
 	for start, end := 0, 0; start < len(rows); start = end {
 		end = start + chunk(len(rows)-start, batch)
@@ -242,7 +249,14 @@ func (tx *Tx) InsertMemberships(ctx context.Context, dirID string, rows []Member
 			return fmt.Errorf("insert memberships: %w", err)
 		}
 	}
-	return nil
+	if len(rows) > bulkMemberships {
+		return tx.MarkDirty(ctx, dirID, DirtyAll, "", observed)
+	}
+	members := make([]Member, len(rows))
+	for i, m := range rows {
+		members[i] = Member{ID: m.MemberID, Type: m.MemberType}
+	}
+	return tx.markMembersDirty(ctx, dirID, members, observed)
 }
 
 // MirrorGroupNames reads the display names of every mirror group of a

@@ -95,33 +95,34 @@ func (r reads) UserEmails(ctx context.Context, dirID string, ids []string) (map[
 	return out, nil
 }
 
-// PutUser inserts or replaces a mirror user (by directory and id), bumps its
-// version and marks it dirty. A userName already used by another user of the
+// PutUser inserts or replaces a mirror user (by directory and id) and marks
+// it dirty. The store keeps the row's bookkeeping: a new user starts at
+// version 1, a replaced one keeps its creation time and gets the next
+// version, whatever u holds; u's Version, CreatedAt and UpdatedAt are set
+// to what was stored. A userName already used by another user of the
 // directory is ErrConflict.
 func (tx *Tx) PutUser(ctx context.Context, u *User, observed time.Time) error {
 	now := storedNow()
-	if u.CreatedAt.IsZero() {
-		u.CreatedAt = now
-	}
-	u.UpdatedAt = now
-	u.Version++
 	if len(u.Resource) == 0 {
 		u.Resource = json.RawMessage("{}")
 	}
-	_, err := tx.exec(ctx, `INSERT INTO mirror_users (directory_id, id, external_id, user_name, user_name_lower, display_name, given_name, family_name, email, active, resource, version, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	var version, created int64
+	err := tx.queryRow(ctx, `INSERT INTO mirror_users (directory_id, id, external_id, user_name, user_name_lower, display_name, given_name, family_name, email, active, resource, version, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
 		ON CONFLICT (directory_id, id) DO UPDATE SET external_id = excluded.external_id, user_name = excluded.user_name,
 		user_name_lower = excluded.user_name_lower, display_name = excluded.display_name, given_name = excluded.given_name,
 		family_name = excluded.family_name, email = excluded.email, active = excluded.active, resource = excluded.resource,
-		version = excluded.version, updated_at = excluded.updated_at`,
+		version = mirror_users.version + 1, updated_at = excluded.updated_at
+		RETURNING version, created_at`,
 		u.DirectoryID, u.ID, nullString(u.ExternalID), u.UserName, strings.ToLower(u.UserName), u.DisplayName, u.GivenName, u.FamilyName,
-		strings.ToLower(u.Email), u.Active, string(u.Resource), u.Version, micros(u.CreatedAt), micros(u.UpdatedAt))
+		strings.ToLower(u.Email), u.Active, string(u.Resource), micros(now), micros(now)).Scan(&version, &created)
 	if isUniqueViolation(err) {
 		return fmt.Errorf("userName %q: %w", u.UserName, ErrConflict)
 	}
 	if err != nil {
 		return fmt.Errorf("put user: %w", err)
 	}
+	u.Version, u.CreatedAt, u.UpdatedAt = version, fromMicros(created), now
 	if err := tx.setEmails(ctx, u); err != nil {
 		return err
 	}
@@ -168,7 +169,8 @@ func (tx *Tx) DeleteUser(ctx context.Context, dirID, id string, observed time.Ti
 
 // InsertUsers adds users that are not in the mirror yet, many rows per
 // statement, and marks them dirty. It is the fast path of a first sync; a
-// user that already exists is an error.
+// user that already exists is an error. Each user is stored at version 1,
+// created now, and u's Version, CreatedAt and UpdatedAt say so.
 func (tx *Tx) InsertUsers(ctx context.Context, users []*User, observed time.Time) error {
 	now := storedNow()
 	const cols = 14
@@ -181,11 +183,7 @@ func (tx *Tx) InsertUsers(ctx context.Context, users []*User, observed time.Time
 		nEmails := 0
 		ids := make([]string, 0, len(part))
 		for _, u := range part {
-			if u.CreatedAt.IsZero() {
-				u.CreatedAt = now
-			}
-			u.UpdatedAt = now
-			u.Version++
+			u.Version, u.CreatedAt, u.UpdatedAt = 1, now, now
 			if len(u.Resource) == 0 {
 				u.Resource = json.RawMessage("{}")
 			}

@@ -482,7 +482,7 @@ func (p *Poller) apply(ctx context.Context, dir *store.Directory, ps PollSetting
 				return err
 			}
 		}
-		if err := tx.InsertMemberships(ctx, dir.ID, newRows); err != nil {
+		if err := tx.InsertMemberships(ctx, dir.ID, newRows, now); err != nil {
 			return err
 		}
 		if len(newRows) > 0 {

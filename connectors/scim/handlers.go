@@ -254,7 +254,6 @@ func (s *Server) replaceUser(ctx context.Context, r *http.Request, dir *dirEntry
 		if e := checkIfMatch(ifMatch, cur.Version); e != nil {
 			return txErr{e}
 		}
-		nu.Version, nu.CreatedAt = cur.Version, cur.CreatedAt
 		return tx.PutUser(ctx, nu, time.Now())
 	})
 	if err != nil {
