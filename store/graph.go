@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sort"
 )
@@ -139,53 +140,53 @@ type GroupRef struct {
 	Direct      bool
 }
 
-// maxNesting bounds how many levels of nested groups GroupsOf follows.
-const maxNesting = 64
-
-// GroupsOf gives, for each of ids (users or groups), the groups that hold it:
-// first those listing it as a member (Direct), then the groups holding those,
-// level by level, each group once. Cycles and more than maxNesting levels
-// are cut. Each list is ordered by display name, direct groups first; ids in
-// no group are absent from the map.
+// GroupsOf gives, for each of ids (users or groups), the groups that hold
+// it directly or through nesting: first those listing it as a member
+// (Direct), then every group above those, each once. The walk follows the
+// nesting until it finds no new group, however deep; a group met again (a
+// cycle) is not followed twice. Membership rows of a group that does not
+// exist are followed but the group is not listed. This is the set the
+// reconciler gives a member in the roster. Each of the two parts is ordered
+// by display name, then id; ids in no group are absent from the map.
 func (r reads) GroupsOf(ctx context.Context, dirID string, ids []string) (map[string][]GroupRef, error) {
-	type edge struct{ group, name string }
+	type edge struct {
+		group, name string
+		exists      bool
+	}
 	parents := map[string][]edge{} // member id -> groups listing it
 	expanded := map[string]bool{}
 	frontier := dedupe(ids)
-	for level := 0; len(frontier) > 0 && level <= maxNesting; level++ {
-		var next []string
+	for len(frontier) > 0 {
+		// A whole level is marked before it is queried, so a group met in
+		// one chunk of the level is not queried again in the next level.
 		for _, id := range frontier {
 			expanded[id] = true
 		}
-		for start, end := 0, 0; start < len(frontier); start = end {
-			end = start + chunk(len(frontier)-start, 500)
-			part := frontier[start:end]
-			args := make([]any, 0, len(part)+1)
-			args = append(args, dirID)
-			for _, id := range part {
-				args = append(args, id)
-			}
-			rows, err := r.on.query(ctx, "SELECT m.member_id, m.group_id, g.display_name FROM mirror_members m JOIN mirror_groups g ON g.directory_id = m.directory_id AND g.id = m.group_id WHERE m.directory_id = ? AND m.member_id IN ("+qs(len(part))+")", args...)
+		var next []string
+		err := inBatches(frontier, 500, func(part []string) error {
+			rows, err := r.on.query(ctx, "SELECT m.member_id, m.group_id, g.display_name FROM mirror_members m LEFT JOIN mirror_groups g ON g.directory_id = m.directory_id AND g.id = m.group_id WHERE m.directory_id = ? AND m.member_id IN ("+qs(len(part))+")", append([]any{dirID}, anys(part)...)...)
 			if err != nil {
-				return nil, fmt.Errorf("groups of members: %w", err)
+				return err
 			}
+			defer rows.Close()
 			for rows.Next() {
 				var member string
+				var name sql.NullString
 				var e edge
-				if err := rows.Scan(&member, &e.group, &e.name); err != nil {
-					rows.Close()
-					return nil, fmt.Errorf("groups of members: %w", err)
+				if err := rows.Scan(&member, &e.group, &name); err != nil {
+					return err
 				}
+				e.name, e.exists = name.String, name.Valid
 				parents[member] = append(parents[member], e)
 				if !expanded[e.group] {
 					expanded[e.group] = true
 					next = append(next, e.group)
 				}
 			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return nil, fmt.Errorf("groups of members: %w", err)
-			}
+			return rows.Err()
+		})
+		if err != nil {
+			return nil, fmt.Errorf("groups of members: %w", err)
 		}
 		frontier = next
 	}
@@ -199,34 +200,33 @@ func (r reads) GroupsOf(ctx context.Context, dirID string, ids []string) (map[st
 	}
 	out := map[string][]GroupRef{}
 	for _, id := range ids {
-		direct := parents[id]
-		if len(direct) == 0 {
-			continue
-		}
 		seen := map[string]bool{id: true}
-		var d, indirect []GroupRef
-		var queue []string
-		for _, e := range direct {
-			if !seen[e.group] {
-				seen[e.group] = true
-				d = append(d, GroupRef{ID: e.group, DisplayName: e.name, Direct: true})
-				queue = append(queue, e.group)
-			}
-		}
+		var direct, indirect []GroupRef
+		queue := []string{id}
 		for len(queue) > 0 {
-			g := queue[0]
+			member := queue[0]
 			queue = queue[1:]
-			for _, e := range parents[g] {
-				if !seen[e.group] {
-					seen[e.group] = true
+			for _, e := range parents[member] {
+				if seen[e.group] {
+					continue
+				}
+				seen[e.group] = true
+				queue = append(queue, e.group)
+				switch {
+				case !e.exists:
+				case member == id:
+					direct = append(direct, GroupRef{ID: e.group, DisplayName: e.name, Direct: true})
+				default:
 					indirect = append(indirect, GroupRef{ID: e.group, DisplayName: e.name})
-					queue = append(queue, e.group)
 				}
 			}
 		}
-		byName(d)
+		if len(direct)+len(indirect) == 0 {
+			continue
+		}
+		byName(direct)
 		byName(indirect)
-		out[id] = append(d, indirect...)
+		out[id] = append(direct, indirect...)
 	}
 	return out, nil
 }
