@@ -500,7 +500,7 @@ func TestGroupsOfDeepNesting(t *testing.T) {
 		rows = append(rows,
 			store.MembershipRow{GroupID: name(0), MemberID: "u1", MemberType: store.MemberUser},
 			store.MembershipRow{GroupID: name(0), MemberID: name(depth - 1), MemberType: store.MemberGroup}, // the cycle
-			store.MembershipRow{GroupID: "left", MemberID: name(50), MemberType: store.MemberGroup},     // the diamond
+			store.MembershipRow{GroupID: "left", MemberID: name(50), MemberType: store.MemberGroup},         // the diamond
 			store.MembershipRow{GroupID: "right", MemberID: name(50), MemberType: store.MemberGroup},
 			store.MembershipRow{GroupID: "top", MemberID: "left", MemberType: store.MemberGroup},
 			store.MembershipRow{GroupID: "top", MemberID: "right", MemberType: store.MemberGroup},
