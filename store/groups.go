@@ -37,11 +37,8 @@ const (
 
 const groupCols = "directory_id, id, external_id, display_name, resource, version, created_at, updated_at"
 
-// GroupColumns lists the mirror_groups columns ScanGroup reads.
-func GroupColumns(alias string) string { return prefixCols(groupCols, alias) }
-
-// ScanGroup reads a row selected with GroupColumns.
-func ScanGroup(row interface{ Scan(...any) error }) (*Group, error) {
+// scanGroup reads a row selected with groupCols.
+func scanGroup(row interface{ Scan(...any) error }) (*Group, error) {
 	var g Group
 	var ext sql.NullString
 	var res string
@@ -75,7 +72,7 @@ func (tx *Tx) GetGroup(ctx context.Context, dirID, id string, lock bool) (*Group
 }
 
 func getGroup(ctx context.Context, q querier, dirID, id, suffix string) (*Group, error) {
-	return ScanGroup(q.queryRow(ctx, "SELECT "+groupCols+" FROM mirror_groups WHERE directory_id = ? AND id = ?"+suffix, dirID, id))
+	return scanGroup(q.queryRow(ctx, "SELECT "+groupCols+" FROM mirror_groups WHERE directory_id = ? AND id = ?"+suffix, dirID, id))
 }
 
 // PutGroup inserts or replaces a mirror group and marks it dirty. As

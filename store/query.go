@@ -230,9 +230,3 @@ func prefixCols(cols, alias string) string {
 	}
 	return strings.Join(parts, ", ")
 }
-
-// Query runs a read-only query on the read pool, with '?' placeholders.
-// Connectors use it for searches they build themselves (SCIM filters).
-func (s *Store) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return s.query(ctx, q, args...)
-}

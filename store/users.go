@@ -41,12 +41,8 @@ type Email struct {
 
 const userCols = "directory_id, id, external_id, user_name, display_name, given_name, family_name, email, active, resource, version, created_at, updated_at"
 
-// UserColumns lists the mirror_users columns ScanUser reads, for connectors
-// that build their own searches; prefix them with a table alias as needed.
-func UserColumns(alias string) string { return prefixCols(userCols, alias) }
-
-// ScanUser reads a row selected with UserColumns. Emails are not loaded.
-func ScanUser(row interface{ Scan(...any) error }) (*User, error) {
+// scanUser reads a row selected with userCols. Emails are not loaded.
+func scanUser(row interface{ Scan(...any) error }) (*User, error) {
 	var u User
 	var ext sql.NullString
 	var res string
@@ -65,7 +61,7 @@ func ScanUser(row interface{ Scan(...any) error }) (*User, error) {
 
 // GetUser reads a mirror user.
 func (r reads) GetUser(ctx context.Context, dirID, id string) (*User, error) {
-	return ScanUser(r.on.queryRow(ctx, "SELECT "+userCols+" FROM mirror_users WHERE directory_id = ? AND id = ?", dirID, id))
+	return scanUser(r.on.queryRow(ctx, "SELECT "+userCols+" FROM mirror_users WHERE directory_id = ? AND id = ?", dirID, id))
 }
 
 // UserEmails loads the emails of users, keyed by user id.
