@@ -46,10 +46,9 @@ const maxBatch = 128
 // callers writing at once touch mostly the same pages (the tails of the
 // same indexes). So when the previous batch had company, the writer waits
 // up to groupCommitDelay for up to groupCommitTarget callers before it
-// begins. A lone caller (the previous batch had one) never waits. Measured
-// with 8 SCIM clients on 2 cores: creates 4,160–4,250 → 4,440–4,700/s,
-// 265 → 230–243 µs CPU per request, p99 8.2 → 6.5–7.0 ms; member-adds and
-// push→roster lag unchanged or better (docs/PERFORMANCE.md).
+// begins: one commit then pays for more callers, at a cost in latency
+// bounded by the delay. A lone caller (the previous batch had one) never
+// waits. docs/PERFORMANCE.md has the measurements.
 const (
 	groupCommitDelay  = 300 * time.Microsecond
 	groupCommitTarget = 8
@@ -112,7 +111,7 @@ func (s *Store) combine() {
 		if s.truncateWAL.Swap(false) {
 			// On the writer's own connection: when another connection
 			// restarts the log, the writer must drop its whole page cache
-			// (it was 13 % of all CPU under creates).
+			// and read it again.
 			s.w.ExecContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)")
 		}
 	}

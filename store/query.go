@@ -134,9 +134,8 @@ func inBatches(ids []string, n int, fn func([]string) error) error {
 
 // chunk says how many of the remaining rows the next statement takes: max,
 // or the largest power of two not above what remains. Statements built for
-// n rows are then of a few sizes only, and stay prepared (a reconcile of
-// 75 users used to prepare its 75-row inserts afresh, 5 % of all CPU
-// under SCIM creates).
+// n rows are then of a few sizes only, and stay prepared instead of being
+// prepared afresh for every count of rows.
 func chunk(remaining, max int) int {
 	if remaining >= max {
 		return max

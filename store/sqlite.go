@@ -13,14 +13,13 @@ func openSQLite(path string) (*Store, error) {
 	// fsync (durable at checkpoints; a power cut can lose the last
 	// commits, never corrupt). The log is checkpointed in the background
 	// rather than inside a commit. No mmap: SQLite keeps no parsed copy of a
-	// memory-mapped page, so every lookup re-parsed each page it walked
-	// (filter GETs spent twice the CPU); the page cache keeps them parsed.
+	// memory-mapped page, so every lookup re-parsed each page it walked;
+	// the page cache keeps them parsed.
 	pragmas := "_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)"
 	// The writer's page cache is kept small: at every commit SQLite walks
-	// its whole page-cache hash table (pcache1TruncateUnsafe), which took
-	// 10 % of all CPU under SCIM member-adds with the 64 MiB cache, half of
-	// the commit's cost on the one writer. Pages it misses are in the OS
-	// page cache and the readers' caches.
+	// its whole page-cache hash table (pcache1TruncateUnsafe), so a large
+	// cache makes every commit of the one writer slower. Pages it misses
+	// are in the OS page cache and the readers' caches.
 	w, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate&"+strings.Replace(pragmas, "cache_size(-65536)", "cache_size(-8192)", 1))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)

@@ -1,9 +1,14 @@
 // Package store keeps roster's state in SQLite (embedded default) or
 // PostgreSQL (scaled out): teams, directories, the mirror of what each
 // directory says, the applied roster, the event log and the SCIM request log.
+// It owns the schema: no other package writes SQL or names a table, and the
+// SCIM listing goes through SearchUsers and SearchGroups.
 //
 // Queries are written once with '?' placeholders; the PostgreSQL dialect
-// rewrites them to $n.
+// rewrites them to $n. The reads that Store, Tx and ReadTx share are
+// written once (see reads). Writes to the mirror keep its bookkeeping
+// (versions, creation times) and mark what they change dirty for the
+// reconciler. The schema comes from migrations run by goose (migrate.go).
 package store
 
 import (
