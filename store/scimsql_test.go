@@ -1,10 +1,14 @@
 package store
 
 import (
+	crand "crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -157,7 +161,7 @@ func sub(m map[string]any, k string) any {
 }
 
 // storeUser writes u the way the store is expected to.
-func storeUser(t *testing.T, db *sql.DB, dir string, u map[string]any) {
+func storeUser(t *testing.T, db testDB, dir string, u map[string]any) {
 	t.Helper()
 	name, _ := u["name"].(map[string]any)
 	meta, _ := u["meta"].(map[string]any)
@@ -263,21 +267,92 @@ func genFilter(r *rand.Rand, depth int, attrs []attrGen, inner []attrGen) string
 	}
 }
 
-func openDB(t *testing.T) *sql.DB {
+// testDB is a database of one engine for the translation tests, taking
+// '?' placeholders on both.
+type testDB struct {
+	*sql.DB
+	rebind func(string) string
+}
+
+func (d testDB) Exec(q string, args ...any) (sql.Result, error) {
+	return d.DB.Exec(d.rebind(q), args...)
+}
+
+func (d testDB) Query(q string, args ...any) (*sql.Rows, error) {
+	return d.DB.Query(d.rebind(q), args...)
+}
+
+// openDB makes the tables in an in-memory SQLite database, or in a fresh
+// schema of the PostgreSQL test database.
+func openDB(t *testing.T, engine string) testDB {
 	t.Helper()
-	db, err := sql.Open("sqlite", ":memory:")
+	dsn, driver := ":memory:", "sqlite"
+	if engine == Postgres {
+		driver, dsn = "pgx", postgresSchema(t)
+	}
+	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	db.SetMaxOpenConns(1)
 	t.Cleanup(func() { db.Close() })
-	if _, err := db.Exec(schemaSQL); err != nil {
-		t.Fatal(err)
+	for _, stmt := range strings.Split(schemaSQL, ";") {
+		if strings.TrimSpace(stmt) == "" {
+			continue
+		}
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
 	}
-	return db
+	return testDB{DB: db, rebind: (&Store{engine: engine}).rebind}
 }
 
-func queryIDs(t *testing.T, db *sql.DB, q string, args []any) map[string]bool {
+// postgresSchema returns the URL of a fresh schema of the test database
+// (ROSTER_TEST_DATABASE_URL), dropped after the test. This package's tests
+// cannot use internal/testenv, which imports the store.
+func postgresSchema(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("ROSTER_TEST_DATABASE_URL")
+	if base == "" {
+		if os.Getenv("ROSTER_TEST_REQUIRE_SERVICES") == "1" {
+			t.Fatal("PostgreSQL is required (ROSTER_TEST_REQUIRE_SERVICES=1) but ROSTER_TEST_DATABASE_URL is not set")
+		}
+		t.Skip("PostgreSQL not available; set ROSTER_TEST_DATABASE_URL")
+	}
+	db, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	b := make([]byte, 6)
+	crand.Read(b)
+	schema := "t_" + hex.EncodeToString(b)
+	if _, err := db.Exec("CREATE SCHEMA " + schema); err != nil {
+		t.Fatalf("PostgreSQL at ROSTER_TEST_DATABASE_URL: %v", err)
+	}
+	t.Cleanup(func() {
+		if db, err := sql.Open("pgx", base); err == nil {
+			db.Exec("DROP SCHEMA " + schema + " CASCADE")
+			db.Close()
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func engines(t *testing.T, fn func(t *testing.T, engine string)) {
+	for _, e := range []string{SQLite, Postgres} {
+		t.Run(e, func(t *testing.T) { fn(t, e) })
+	}
+}
+
+func queryIDs(t *testing.T, db testDB, q string, args []any) map[string]bool {
 	t.Helper()
 	rows, err := db.Query(q, args...)
 	if err != nil {
@@ -309,7 +384,7 @@ func keys(m map[string]bool) []string {
 
 // checkSQL runs filter through filterSQL on db and compares with scimfilter.Match over all
 // resources. It reports whether the translation was exact.
-func checkSQL(t *testing.T, db *sql.DB, table, alias string, m sqlMapping, resources map[string]map[string]any, filter string) (exact bool) {
+func checkSQL(t *testing.T, db testDB, table, alias string, m sqlMapping, resources map[string]map[string]any, filter string) (exact bool) {
 	t.Helper()
 	e, err := scimfilter.Parse(filter)
 	if err != nil {
@@ -353,8 +428,12 @@ func checkSQL(t *testing.T, db *sql.DB, table, alias string, m sqlMapping, resou
 	return exact
 }
 
-func TestFilterSQLUsersAgainstSQLite(t *testing.T) {
-	db := openDB(t)
+// TestFilterSQLUsers compares the translation of user filters with Match,
+// on both engines.
+func TestFilterSQLUsers(t *testing.T) { engines(t, testFilterSQLUsers) }
+
+func testFilterSQLUsers(t *testing.T, engine string) {
+	db := openDB(t, engine)
 	r := rand.New(rand.NewPCG(1, 2))
 	users := map[string]map[string]any{}
 	for i := 0; i < 200; i++ {
@@ -435,8 +514,12 @@ func TestFilterSQLUsersAgainstSQLite(t *testing.T) {
 	}
 }
 
-func TestFilterSQLGroupsAgainstSQLite(t *testing.T) {
-	db := openDB(t)
+// TestFilterSQLGroups compares the translation of group filters with
+// Match, on both engines.
+func TestFilterSQLGroups(t *testing.T) { engines(t, testFilterSQLGroups) }
+
+func testFilterSQLGroups(t *testing.T, engine string) {
+	db := openDB(t, engine)
 	r := rand.New(rand.NewPCG(3, 4))
 	groups := map[string]map[string]any{}
 	gnames := []any{"Engineering", "engineering", "ENG", "Sales & Marketing", "İnsan Kaynakları", "a_b%"}
