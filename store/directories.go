@@ -130,7 +130,7 @@ func getDirectory(ctx context.Context, q querier, id, suffix string) (*Directory
 }
 
 // ListDirectories lists directories, of one team when teamID is not empty.
-func (r reads) ListDirectories(ctx context.Context, teamID string) ([]*Directory, error) {
+func (r *reads) ListDirectories(ctx context.Context, teamID string) ([]*Directory, error) {
 	q, args := "SELECT "+dirCols+" FROM directories", []any{}
 	if teamID != "" {
 		q += " WHERE team_id = ?"
@@ -162,7 +162,7 @@ type DirectoryCounts struct {
 }
 
 // CountDirectory counts a directory's mirror and roster rows.
-func (r reads) CountDirectory(ctx context.Context, id string) (DirectoryCounts, error) {
+func (r *reads) CountDirectory(ctx context.Context, id string) (DirectoryCounts, error) {
 	var c DirectoryCounts
 	err := r.on.queryRow(ctx, `SELECT
 		(SELECT COUNT(*) FROM mirror_users WHERE directory_id = ?),

@@ -83,24 +83,24 @@ func init() { genCounter.Store(time.Now().UnixNano()) }
 func nextGen() int64 { return genCounter.Add(1) }
 
 // PendingDirty reads every pending reconcile item of a directory.
-func (r reads) PendingDirty(ctx context.Context, dirID string) ([]DirtyRow, error) {
+func (r *reads) PendingDirty(ctx context.Context, dirID string) ([]DirtyRow, error) {
 	return r.pendingDirty(ctx, "SELECT kind, object_id, gen, observed_at FROM dirty WHERE directory_id = ?", dirID)
 }
 
 // PendingDirtyFirst reads up to n pending items of a directory, in key
 // order (a whole-directory item first).
-func (r reads) PendingDirtyFirst(ctx context.Context, dirID string, n int) ([]DirtyRow, error) {
+func (r *reads) PendingDirtyFirst(ctx context.Context, dirID string, n int) ([]DirtyRow, error) {
 	return r.pendingDirty(ctx, "SELECT kind, object_id, gen, observed_at FROM dirty WHERE directory_id = ? ORDER BY kind, object_id LIMIT ?", dirID, n)
 }
 
 // CountDirty counts a directory's pending items.
-func (r reads) CountDirty(ctx context.Context, dirID string) (int, error) {
+func (r *reads) CountDirty(ctx context.Context, dirID string) (int, error) {
 	var n int
 	err := r.on.queryRow(ctx, "SELECT COUNT(*) FROM dirty WHERE directory_id = ?", dirID).Scan(&n)
 	return n, err
 }
 
-func (r reads) pendingDirty(ctx context.Context, q string, args ...any) ([]DirtyRow, error) {
+func (r *reads) pendingDirty(ctx context.Context, q string, args ...any) ([]DirtyRow, error) {
 	rows, err := r.on.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read dirty: %w", err)
@@ -157,7 +157,7 @@ func (tx *Tx) ClearDirty(ctx context.Context, dirID string, items []DirtyRow) er
 
 // DirtyDirectories lists directories with changes not yet reconciled, and the
 // oldest observation time of each.
-func (r reads) DirtyDirectories(ctx context.Context) (map[string]time.Time, error) {
+func (r *reads) DirtyDirectories(ctx context.Context) (map[string]time.Time, error) {
 	rows, err := r.on.query(ctx, "SELECT directory_id, MIN(observed_at) FROM dirty GROUP BY directory_id")
 	if err != nil {
 		return nil, err
@@ -176,7 +176,7 @@ func (r reads) DirtyDirectories(ctx context.Context) (map[string]time.Time, erro
 }
 
 // PendingItem reports whether an item is still waiting for the reconciler.
-func (r reads) PendingItem(ctx context.Context, dirID, kind, objectID string) (bool, error) {
+func (r *reads) PendingItem(ctx context.Context, dirID, kind, objectID string) (bool, error) {
 	var n int
 	err := r.on.queryRow(ctx, "SELECT COUNT(*) FROM dirty WHERE directory_id = ? AND kind = ? AND object_id = ?", dirID, kind, objectID).Scan(&n)
 	return n > 0, err
@@ -189,7 +189,7 @@ type Pending struct {
 }
 
 // PendingCounts reports pending changes per directory.
-func (r reads) PendingCounts(ctx context.Context) (map[string]Pending, error) {
+func (r *reads) PendingCounts(ctx context.Context) (map[string]Pending, error) {
 	rows, err := r.on.query(ctx, "SELECT directory_id, COUNT(*), MIN(observed_at) FROM dirty GROUP BY directory_id")
 	if err != nil {
 		return nil, err

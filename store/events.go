@@ -47,7 +47,7 @@ func (tx *Tx) AppendEvents(ctx context.Context, teamID string, evs []Event) erro
 }
 
 // ListEvents reads a team's events after a sequence number, oldest first.
-func (r reads) ListEvents(ctx context.Context, teamID string, after int64, limit int) ([]Event, error) {
+func (r *reads) ListEvents(ctx context.Context, teamID string, after int64, limit int) ([]Event, error) {
 	rows, err := r.on.query(ctx, "SELECT seq, team_id, directory_id, type, occurred_at, data FROM events WHERE team_id = ? AND seq > ? ORDER BY seq LIMIT ?", teamID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)

@@ -8,7 +8,7 @@ import (
 )
 
 // ListMembers lists a group's direct members, ordered by id.
-func (r reads) ListMembers(ctx context.Context, dirID, groupID string) ([]Member, error) {
+func (r *reads) ListMembers(ctx context.Context, dirID, groupID string) ([]Member, error) {
 	rows, err := r.on.query(ctx, "SELECT member_id, member_type FROM mirror_members WHERE directory_id = ? AND group_id = ? ORDER BY member_id", dirID, groupID)
 	if err != nil {
 		return nil, fmt.Errorf("list members: %w", err)
@@ -26,7 +26,7 @@ func (r reads) ListMembers(ctx context.Context, dirID, groupID string) ([]Member
 }
 
 // UsersUnder lists the users in group id directly or through nested groups.
-func (r reads) UsersUnder(ctx context.Context, dirID, id string) ([]string, error) {
+func (r *reads) UsersUnder(ctx context.Context, dirID, id string) ([]string, error) {
 	seen := map[string]bool{id: true}
 	queue := []string{id}
 	var users []string
@@ -61,7 +61,7 @@ func (r reads) UsersUnder(ctx context.Context, dirID, id string) ([]string, erro
 }
 
 // ParentGroups lists the groups each of ids is a direct member of.
-func (r reads) ParentGroups(ctx context.Context, dirID string, ids []string) (map[string][]string, error) {
+func (r *reads) ParentGroups(ctx context.Context, dirID string, ids []string) (map[string][]string, error) {
 	return idLists(ctx, r.on, "SELECT member_id, group_id FROM mirror_members WHERE directory_id = ?", "member_id", dirID, ids)
 }
 
@@ -73,7 +73,7 @@ type MembershipRow struct {
 }
 
 // EachMembership streams every mirror membership of a directory.
-func (r reads) EachMembership(ctx context.Context, dirID string, fn func(MembershipRow)) error {
+func (r *reads) EachMembership(ctx context.Context, dirID string, fn func(MembershipRow)) error {
 	rows, err := r.on.query(ctx, "SELECT group_id, member_id, member_type FROM mirror_members WHERE directory_id = ?", dirID)
 	if err != nil {
 		return fmt.Errorf("read memberships: %w", err)
@@ -91,7 +91,7 @@ func (r reads) EachMembership(ctx context.Context, dirID string, fn func(Members
 
 // MemberType says whether id is a user or a group of the directory, or
 // ErrNotFound.
-func (r reads) MemberType(ctx context.Context, dirID, id string) (string, error) {
+func (r *reads) MemberType(ctx context.Context, dirID, id string) (string, error) {
 	var isUser, isGroup bool
 	err := r.on.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM mirror_users WHERE directory_id = ? AND id = ?),
 		EXISTS (SELECT 1 FROM mirror_groups WHERE directory_id = ? AND id = ?)`, dirID, id, dirID, id).Scan(&isUser, &isGroup)
@@ -108,7 +108,7 @@ func (r reads) MemberType(ctx context.Context, dirID, id string) (string, error)
 
 // MemberTypes says, for each id that is a user or a group of the
 // directory, which it is; unknown ids are absent.
-func (r reads) MemberTypes(ctx context.Context, dirID string, ids []string) (map[string]string, error) {
+func (r *reads) MemberTypes(ctx context.Context, dirID string, ids []string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, q := range []struct{ table, typ string }{{"mirror_users", MemberUser}, {"mirror_groups", MemberGroup}} {
 		err := inBatches(ids, 500, func(part []string) error {
@@ -148,7 +148,7 @@ type GroupRef struct {
 // exist are followed but the group is not listed. This is the set the
 // reconciler gives a member in the roster. Each of the two parts is ordered
 // by display name, then id; ids in no group are absent from the map.
-func (r reads) GroupsOf(ctx context.Context, dirID string, ids []string) (map[string][]GroupRef, error) {
+func (r *reads) GroupsOf(ctx context.Context, dirID string, ids []string) (map[string][]GroupRef, error) {
 	type edge struct {
 		group, name string
 		exists      bool

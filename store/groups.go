@@ -258,12 +258,12 @@ func (tx *Tx) InsertMemberships(ctx context.Context, dirID string, rows []Member
 
 // MirrorGroupNames reads the display names of every mirror group of a
 // directory.
-func (r reads) MirrorGroupNames(ctx context.Context, dirID string) (map[string]string, error) {
+func (r *reads) MirrorGroupNames(ctx context.Context, dirID string) (map[string]string, error) {
 	return allNames(ctx, r.on, "SELECT id, display_name FROM mirror_groups WHERE directory_id = ?", dirID)
 }
 
 // MirrorGroupNamesFor reads the display names of some mirror groups; ids
 // that are no group of the directory are absent.
-func (r reads) MirrorGroupNamesFor(ctx context.Context, dirID string, ids []string) (map[string]string, error) {
+func (r *reads) MirrorGroupNamesFor(ctx context.Context, dirID string, ids []string) (map[string]string, error) {
 	return idNames(ctx, r.on, "SELECT id, display_name FROM mirror_groups WHERE directory_id = ?", "id", dirID, ids)
 }

@@ -9,13 +9,13 @@ import (
 
 // GroupLimits reads the team's per-group limits: group id → cents (nil is
 // unlimited). Groups without a limit are absent.
-func (r reads) GroupLimits(ctx context.Context, teamID string) (map[string]*int64, error) {
+func (r *reads) GroupLimits(ctx context.Context, teamID string) (map[string]*int64, error) {
 	out := map[string]*int64{}
 	return out, r.readLimits(ctx, out, "SELECT group_id, limit_cents FROM group_limits WHERE team_id = ?", teamID)
 }
 
 // GroupLimitsFor reads the limits of some groups of a team, as GroupLimits.
-func (r reads) GroupLimitsFor(ctx context.Context, teamID string, ids []string) (map[string]*int64, error) {
+func (r *reads) GroupLimitsFor(ctx context.Context, teamID string, ids []string) (map[string]*int64, error) {
 	out := map[string]*int64{}
 	err := inBatches(ids, 500, func(part []string) error {
 		return r.readLimits(ctx, out, "SELECT group_id, limit_cents FROM group_limits WHERE team_id = ? AND group_id IN ("+qs(len(part))+")", append([]any{teamID}, anys(part)...)...)
@@ -23,7 +23,7 @@ func (r reads) GroupLimitsFor(ctx context.Context, teamID string, ids []string) 
 	return out, err
 }
 
-func (r reads) readLimits(ctx context.Context, out map[string]*int64, q string, args ...any) error {
+func (r *reads) readLimits(ctx context.Context, out map[string]*int64, q string, args ...any) error {
 	rows, err := r.on.query(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("read group limits: %w", err)

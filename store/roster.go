@@ -65,7 +65,7 @@ func scanMember(row interface{ Scan(...any) error }) (*RosterMember, error) {
 }
 
 // EachRosterMember streams every applied member of a directory.
-func (r reads) EachRosterMember(ctx context.Context, dirID string, fn func(*RosterMember)) error {
+func (r *reads) EachRosterMember(ctx context.Context, dirID string, fn func(*RosterMember)) error {
 	rows, err := r.on.query(ctx, "SELECT "+memberCols+" FROM members WHERE directory_id = ?", dirID)
 	if err != nil {
 		return fmt.Errorf("read roster: %w", err)
@@ -82,7 +82,7 @@ func (r reads) EachRosterMember(ctx context.Context, dirID string, fn func(*Rost
 }
 
 // RosterMembers reads some applied members of a directory.
-func (r reads) RosterMembers(ctx context.Context, dirID string, ids []string) (map[string]*RosterMember, error) {
+func (r *reads) RosterMembers(ctx context.Context, dirID string, ids []string) (map[string]*RosterMember, error) {
 	out := make(map[string]*RosterMember, len(ids))
 	err := inBatches(ids, 500, func(part []string) error {
 		rows, err := r.on.query(ctx, "SELECT "+memberCols+" FROM members WHERE directory_id = ? AND user_id IN ("+qs(len(part))+")", append([]any{dirID}, anys(part)...)...)
@@ -103,7 +103,7 @@ func (r reads) RosterMembers(ctx context.Context, dirID string, ids []string) (m
 }
 
 // EachMemberGroup streams every applied member-group link of a directory.
-func (r reads) EachMemberGroup(ctx context.Context, dirID string, fn func(Link)) error {
+func (r *reads) EachMemberGroup(ctx context.Context, dirID string, fn func(Link)) error {
 	rows, err := r.on.query(ctx, "SELECT user_id, group_id FROM member_groups WHERE directory_id = ?", dirID)
 	if err != nil {
 		return fmt.Errorf("read member groups: %w", err)
@@ -120,18 +120,18 @@ func (r reads) EachMemberGroup(ctx context.Context, dirID string, fn func(Link))
 }
 
 // MemberGroupsOf reads the applied groups of some members.
-func (r reads) MemberGroupsOf(ctx context.Context, dirID string, ids []string) (map[string][]string, error) {
+func (r *reads) MemberGroupsOf(ctx context.Context, dirID string, ids []string) (map[string][]string, error) {
 	return idLists(ctx, r.on, "SELECT user_id, group_id FROM member_groups WHERE directory_id = ?", "user_id", dirID, ids)
 }
 
 // RosterGroups reads the names of every applied group of a directory.
-func (r reads) RosterGroups(ctx context.Context, dirID string) (map[string]string, error) {
+func (r *reads) RosterGroups(ctx context.Context, dirID string) (map[string]string, error) {
 	return allNames(ctx, r.on, "SELECT group_id, name FROM roster_groups WHERE directory_id = ?", dirID)
 }
 
 // RosterGroupsFor reads the names of some applied groups of a directory;
 // ids not applied are absent.
-func (r reads) RosterGroupsFor(ctx context.Context, dirID string, ids []string) (map[string]string, error) {
+func (r *reads) RosterGroupsFor(ctx context.Context, dirID string, ids []string) (map[string]string, error) {
 	return idNames(ctx, r.on, "SELECT group_id, name FROM roster_groups WHERE directory_id = ?", "group_id", dirID, ids)
 }
 

@@ -107,11 +107,11 @@ type GroupWithCount struct {
 }
 
 // ListRosterGroups pages through a team's groups, ordered by id.
-func (r reads) ListRosterGroups(ctx context.Context, teamID, after string, limit int) ([]GroupWithCount, error) {
+func (r *reads) ListRosterGroups(ctx context.Context, teamID, after string, limit int) ([]GroupWithCount, error) {
 	return r.listRosterGroups(ctx, "g.group_id > ?", teamID, after, limit)
 }
 
-func (r reads) listRosterGroups(ctx context.Context, cond, teamID, arg string, limit int) ([]GroupWithCount, error) {
+func (r *reads) listRosterGroups(ctx context.Context, cond, teamID, arg string, limit int) ([]GroupWithCount, error) {
 	rows, err := r.on.query(ctx, `SELECT g.directory_id, g.group_id, g.name,
 		(SELECT COUNT(*) FROM member_groups mg WHERE mg.directory_id = g.directory_id AND mg.group_id = g.group_id),
 		l.group_id, l.limit_cents
@@ -140,7 +140,7 @@ func (r reads) listRosterGroups(ctx context.Context, cond, teamID, arg string, l
 }
 
 // GetRosterGroup reads one group of a team.
-func (r reads) GetRosterGroup(ctx context.Context, teamID, groupID string) (*GroupWithCount, error) {
+func (r *reads) GetRosterGroup(ctx context.Context, teamID, groupID string) (*GroupWithCount, error) {
 	gs, err := r.listRosterGroups(ctx, "g.group_id = ?", teamID, groupID, 1)
 	if err != nil {
 		return nil, err
@@ -153,7 +153,7 @@ func (r reads) GetRosterGroup(ctx context.Context, teamID, groupID string) (*Gro
 
 // GroupDirectory finds which directory of the team a group belongs to, from
 // the roster or, if not reconciled yet, the mirror.
-func (r reads) GroupDirectory(ctx context.Context, teamID, groupID string) (string, error) {
+func (r *reads) GroupDirectory(ctx context.Context, teamID, groupID string) (string, error) {
 	var dir string
 	err := r.on.queryRow(ctx, "SELECT directory_id FROM roster_groups WHERE team_id = ? AND group_id = ?", teamID, groupID).Scan(&dir)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -70,7 +70,7 @@ func (s *Store) CreateTeam(ctx context.Context, t *Team) error {
 }
 
 // GetTeam reads a team.
-func (r reads) GetTeam(ctx context.Context, id string) (*Team, error) {
+func (r *reads) GetTeam(ctx context.Context, id string) (*Team, error) {
 	return scanTeam(r.on.queryRow(ctx, "SELECT "+teamCols+" FROM teams WHERE id = ?", id))
 }
 
@@ -89,7 +89,7 @@ func (tx *Tx) UpdateTeam(ctx context.Context, t *Team) error {
 }
 
 // ListTeams lists every team.
-func (r reads) ListTeams(ctx context.Context) ([]*Team, error) {
+func (r *reads) ListTeams(ctx context.Context) ([]*Team, error) {
 	rows, err := r.on.query(ctx, "SELECT "+teamCols+" FROM teams ORDER BY id")
 	if err != nil {
 		return nil, err
@@ -115,7 +115,7 @@ func (s *Store) AddAdminToken(ctx context.Context, hash, name string) error {
 }
 
 // AdminTokenHashes returns every stored admin token hash.
-func (r reads) AdminTokenHashes(ctx context.Context) ([]string, error) {
+func (r *reads) AdminTokenHashes(ctx context.Context) ([]string, error) {
 	rows, err := r.on.query(ctx, "SELECT hash FROM admin_tokens")
 	if err != nil {
 		return nil, err

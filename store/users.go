@@ -60,12 +60,12 @@ func scanUser(row interface{ Scan(...any) error }) (*User, error) {
 }
 
 // GetUser reads a mirror user.
-func (r reads) GetUser(ctx context.Context, dirID, id string) (*User, error) {
+func (r *reads) GetUser(ctx context.Context, dirID, id string) (*User, error) {
 	return scanUser(r.on.queryRow(ctx, "SELECT "+userCols+" FROM mirror_users WHERE directory_id = ? AND id = ?", dirID, id))
 }
 
 // UserEmails loads the emails of users, keyed by user id.
-func (r reads) UserEmails(ctx context.Context, dirID string, ids []string) (map[string][]Email, error) {
+func (r *reads) UserEmails(ctx context.Context, dirID string, ids []string) (map[string][]Email, error) {
 	out := map[string][]Email{}
 	for start, end := 0, 0; start < len(ids); start = end {
 		end = start + chunk(len(ids)-start, 500)
@@ -233,7 +233,7 @@ func scanLite(rows *sql.Rows) (MirrorUserLite, error) {
 }
 
 // EachMirrorUser streams every mirror user of a directory.
-func (r reads) EachMirrorUser(ctx context.Context, dirID string, fn func(MirrorUserLite)) error {
+func (r *reads) EachMirrorUser(ctx context.Context, dirID string, fn func(MirrorUserLite)) error {
 	rows, err := r.on.query(ctx, "SELECT "+liteCols+" FROM mirror_users WHERE directory_id = ?", dirID)
 	if err != nil {
 		return fmt.Errorf("read mirror users: %w", err)
@@ -250,7 +250,7 @@ func (r reads) EachMirrorUser(ctx context.Context, dirID string, fn func(MirrorU
 }
 
 // MirrorUsersLite reads some mirror users of a directory.
-func (r reads) MirrorUsersLite(ctx context.Context, dirID string, ids []string) (map[string]MirrorUserLite, error) {
+func (r *reads) MirrorUsersLite(ctx context.Context, dirID string, ids []string) (map[string]MirrorUserLite, error) {
 	out := make(map[string]MirrorUserLite, len(ids))
 	err := inBatches(ids, 500, func(part []string) error {
 		rows, err := r.on.query(ctx, "SELECT "+liteCols+" FROM mirror_users WHERE directory_id = ? AND id IN ("+qs(len(part))+")", append([]any{dirID}, anys(part)...)...)
@@ -271,7 +271,7 @@ func (r reads) MirrorUsersLite(ctx context.Context, dirID string, ids []string) 
 }
 
 // CountActiveUsers counts a directory's active mirror users.
-func (r reads) CountActiveUsers(ctx context.Context, dirID string) (int, error) {
+func (r *reads) CountActiveUsers(ctx context.Context, dirID string) (int, error) {
 	var n int
 	err := r.on.queryRow(ctx, "SELECT COUNT(*) FROM mirror_users WHERE directory_id = ? AND active", dirID).Scan(&n)
 	return n, err
