@@ -22,7 +22,7 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 fuzz:
-	$(GO) test ./connectors/scim/filter -run '^$$' -fuzz FuzzParse -fuzztime 60s
+	$(GO) test ./internal/scimfilter -run '^$$' -fuzz FuzzParse -fuzztime 60s
 	$(GO) test ./connectors/scim/patch -run '^$$' -fuzz FuzzApply -fuzztime 60s
 
 bench:

@@ -112,27 +112,31 @@ func (s *Store) UpdateDirectory(ctx context.Context, d *Directory) error {
 
 // GetDirectory reads a directory.
 func (s *Store) GetDirectory(ctx context.Context, id string) (*Directory, error) {
-	return scanDirectory(s.queryRow(ctx, "SELECT "+dirCols+" FROM directories WHERE id = ?", id))
+	return getDirectory(ctx, s, id, "")
 }
 
 // GetDirectory reads a directory inside a transaction. On PostgreSQL the row
 // stays locked until the transaction ends.
 func (tx *Tx) GetDirectory(ctx context.Context, id string) (*Directory, error) {
-	q := "SELECT " + dirCols + " FROM directories WHERE id = ?"
+	suffix := ""
 	if tx.s.engine == Postgres {
-		q += " FOR UPDATE"
+		suffix = " FOR UPDATE"
 	}
-	return scanDirectory(tx.queryRow(ctx, q, id))
+	return getDirectory(ctx, tx, id, suffix)
+}
+
+func getDirectory(ctx context.Context, q querier, id, suffix string) (*Directory, error) {
+	return scanDirectory(q.queryRow(ctx, "SELECT "+dirCols+" FROM directories WHERE id = ?"+suffix, id))
 }
 
 // ListDirectories lists directories, of one team when teamID is not empty.
-func (s *Store) ListDirectories(ctx context.Context, teamID string) ([]*Directory, error) {
+func (r *reads) ListDirectories(ctx context.Context, teamID string) ([]*Directory, error) {
 	q, args := "SELECT "+dirCols+" FROM directories", []any{}
 	if teamID != "" {
 		q += " WHERE team_id = ?"
 		args = append(args, teamID)
 	}
-	rows, err := s.query(ctx, q+" ORDER BY created_at, id", args...)
+	rows, err := r.on.query(ctx, q+" ORDER BY created_at, id", args...)
 	if err != nil {
 		return nil, err
 	}
@@ -158,9 +162,9 @@ type DirectoryCounts struct {
 }
 
 // CountDirectory counts a directory's mirror and roster rows.
-func (s *Store) CountDirectory(ctx context.Context, id string) (DirectoryCounts, error) {
+func (r *reads) CountDirectory(ctx context.Context, id string) (DirectoryCounts, error) {
 	var c DirectoryCounts
-	err := s.queryRow(ctx, `SELECT
+	err := r.on.queryRow(ctx, `SELECT
 		(SELECT COUNT(*) FROM mirror_users WHERE directory_id = ?),
 		(SELECT COUNT(*) FROM mirror_users WHERE directory_id = ? AND active),
 		(SELECT COUNT(*) FROM mirror_groups WHERE directory_id = ?),
@@ -170,60 +174,6 @@ func (s *Store) CountDirectory(ctx context.Context, id string) (DirectoryCounts,
 	return c, err
 }
 
-// DirtyDirectories lists directories with changes not yet reconciled, and the
-// oldest observation time of each.
-func (s *Store) DirtyDirectories(ctx context.Context) (map[string]time.Time, error) {
-	rows, err := s.query(ctx, "SELECT directory_id, MIN(observed_at) FROM dirty GROUP BY directory_id")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]time.Time{}
-	for rows.Next() {
-		var id string
-		var at int64
-		if err := rows.Scan(&id, &at); err != nil {
-			return nil, err
-		}
-		out[id] = fromMicros(at)
-	}
-	return out, rows.Err()
-}
-
-// PendingItem reports whether an item is still waiting for the reconciler.
-func (s *Store) PendingItem(ctx context.Context, dirID, kind, objectID string) (bool, error) {
-	var n int
-	err := s.queryRow(ctx, "SELECT COUNT(*) FROM dirty WHERE directory_id = ? AND kind = ? AND object_id = ?", dirID, kind, objectID).Scan(&n)
-	return n > 0, err
-}
-
-// Pending is how many changes of a directory wait, and since when.
-type Pending struct {
-	Count  int
-	Oldest time.Time
-}
-
-// PendingCounts reports pending changes per directory.
-func (s *Store) PendingCounts(ctx context.Context) (map[string]Pending, error) {
-	rows, err := s.query(ctx, "SELECT directory_id, COUNT(*), MIN(observed_at) FROM dirty GROUP BY directory_id")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]Pending{}
-	for rows.Next() {
-		var id string
-		var p Pending
-		var at int64
-		if err := rows.Scan(&id, &p.Count, &at); err != nil {
-			return nil, err
-		}
-		p.Oldest = fromMicros(at)
-		out[id] = p
-	}
-	return out, rows.Err()
-}
-
 // TouchDirectorySync records a successful write from the directory (a SCIM
 // request) without touching the rest of the row.
 func (s *Store) TouchDirectorySync(ctx context.Context, id string, at time.Time) error {
@@ -231,11 +181,4 @@ func (s *Store) TouchDirectorySync(ctx context.Context, id string, at time.Time)
 		_, err := tx.exec(ctx, "UPDATE directories SET last_sync_at = ? WHERE id = ?", micros(at), id)
 		return err
 	})
-}
-
-// CountActiveUsers counts a directory's active mirror users.
-func (s *Store) CountActiveUsers(ctx context.Context, dirID string) (int, error) {
-	var n int
-	err := s.queryRow(ctx, "SELECT COUNT(*) FROM mirror_users WHERE directory_id = ? AND active", dirID).Scan(&n)
-	return n, err
 }

@@ -9,32 +9,29 @@ import (
 	"time"
 )
 
+// SCIMRequest is one logged SCIM request.
+type SCIMRequest struct {
+	ID          int64
+	DirectoryID string
+	At          time.Time
+	Method      string
+	Path        string
+	Status      int
+	Duration    time.Duration
+	Error       string
+	Body        string
+}
+
 // The SCIM request log on SQLite lives in a database file of its own next to
 // the main one (roster-requests.db beside roster.db). Every commit to a
 // SQLite database empties the page cache of every other connection to it,
 // and the log is written several times a second while identity providers
 // are busy: in the main file those flushes kept the read pool's caches cold
-// (two page reads from the OS per filter GET) and held the single writer for
-// milliseconds while SCIM writes waited. On PostgreSQL the log stays in the
-// main database, where neither happens.
-
-// reqLogSchema is the request log file's schema. It repeats the table that
-// migration 0001 creates in the main database (where PostgreSQL keeps it,
-// and where it stays unused on SQLite): migrations are frozen history, and
-// this file is created on its own, outside them.
-const reqLogSchema = `CREATE TABLE IF NOT EXISTS scim_requests (
-    id           INTEGER PRIMARY KEY AUTOINCREMENT,
-    directory_id TEXT NOT NULL,
-    at           BIGINT NOT NULL,
-    method       TEXT NOT NULL,
-    path         TEXT NOT NULL,
-    status       INTEGER NOT NULL,
-    duration_us  BIGINT NOT NULL,
-    error        TEXT NOT NULL DEFAULT '',
-    body         TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS scim_requests_dir ON scim_requests (directory_id, id);
-CREATE INDEX IF NOT EXISTS scim_requests_at ON scim_requests (at);`
+// (filter GETs read their pages from the OS again) and held the single
+// writer while SCIM writes waited. On PostgreSQL the log stays in the main
+// database, where neither happens. The file has migrations of its own
+// (migrations/requests); the main database's scim_requests table stays
+// unused on SQLite.
 
 // reqLogPath names the request log's file for the main database at path:
 // "dir/roster.db" → "dir/roster-requests.db" (a query string is kept).
@@ -59,9 +56,9 @@ func openReqLog(ctx context.Context, path string) (*sql.DB, error) {
 	db.SetMaxOpenConns(2)
 	db.SetMaxIdleConns(2)
 	db.SetConnMaxIdleTime(0)
-	if _, err := db.ExecContext(ctx, reqLogSchema); err != nil {
+	if err := migrateTo(ctx, db, SQLite, "migrations/requests", 0); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("create request log: %w", err)
+		return nil, fmt.Errorf("migrate request log: %w", err)
 	}
 	return db, nil
 }

@@ -483,3 +483,67 @@ func TestGroupsOf(t *testing.T) {
 		}
 	})
 }
+
+// TestGroupsOfDeepNesting walks a chain of nested groups deeper than any
+// cut, closed into a cycle, with a diamond on the way and a membership in
+// a group that does not exist (followed, not listed).
+func TestGroupsOfDeepNesting(t *testing.T) {
+	forEngines(t, func(t *testing.T, s *store.Store) {
+		ctx := setup(t, s)
+		now := time.Now()
+		const depth = 100
+		name := func(i int) string { return fmt.Sprintf("g%03d", i) }
+		var rows []store.MembershipRow
+		for i := 1; i < depth; i++ { // g(i) holds g(i-1)
+			rows = append(rows, store.MembershipRow{GroupID: name(i), MemberID: name(i - 1), MemberType: store.MemberGroup})
+		}
+		rows = append(rows,
+			store.MembershipRow{GroupID: name(0), MemberID: "u1", MemberType: store.MemberUser},
+			store.MembershipRow{GroupID: name(0), MemberID: name(depth - 1), MemberType: store.MemberGroup}, // the cycle
+			store.MembershipRow{GroupID: "left", MemberID: name(50), MemberType: store.MemberGroup},         // the diamond
+			store.MembershipRow{GroupID: "right", MemberID: name(50), MemberType: store.MemberGroup},
+			store.MembershipRow{GroupID: "top", MemberID: "left", MemberType: store.MemberGroup},
+			store.MembershipRow{GroupID: "top", MemberID: "right", MemberType: store.MemberGroup},
+			store.MembershipRow{GroupID: "ghost", MemberID: name(10), MemberType: store.MemberGroup},
+			store.MembershipRow{GroupID: "above-ghost", MemberID: "ghost", MemberType: store.MemberGroup},
+		)
+		mustTx(t, s, func(tx *store.Tx) error {
+			if err := tx.InsertUsers(ctx, []*store.User{{DirectoryID: "d1", ID: "u1", UserName: "u1", Active: true}}, now); err != nil {
+				return err
+			}
+			groups := []string{"left", "right", "top", "above-ghost"}
+			for i := range depth {
+				groups = append(groups, name(i))
+			}
+			for _, g := range groups {
+				if err := tx.PutGroup(ctx, &store.Group{DirectoryID: "d1", ID: g, DisplayName: strings.ToUpper(g)}, now); err != nil {
+					return err
+				}
+			}
+			return tx.InsertMemberships(ctx, "d1", rows, now)
+		})
+		got, err := s.GroupsOf(ctx, "d1", []string{"u1", name(depth - 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []store.GroupRef{{ID: name(0), DisplayName: "G000", Direct: true}}
+		var indirect []store.GroupRef
+		for i := 1; i < depth; i++ {
+			indirect = append(indirect, store.GroupRef{ID: name(i), DisplayName: strings.ToUpper(name(i))})
+		}
+		indirect = append(indirect,
+			store.GroupRef{ID: "above-ghost", DisplayName: "ABOVE-GHOST"}, store.GroupRef{ID: "left", DisplayName: "LEFT"},
+			store.GroupRef{ID: "right", DisplayName: "RIGHT"}, store.GroupRef{ID: "top", DisplayName: "TOP"})
+		sort.Slice(indirect, func(i, j int) bool { return indirect[i].DisplayName < indirect[j].DisplayName })
+		want = append(want, indirect...)
+		if diff := cmp.Diff(want, got["u1"]); diff != "" {
+			t.Fatalf("u1's groups (-want +got):\n%s", diff)
+		}
+		// The top of the chain is held by g000 through the cycle, and so
+		// by every group of the chain but itself.
+		top := got[name(depth-1)]
+		if len(top) != len(want)-1 || top[0].ID != name(0) || !top[0].Direct {
+			t.Fatalf("%s's groups = %d, starting %v; want %d with %s direct", name(depth-1), len(top), top[:min(len(top), 2)], len(want)-1, name(0))
+		}
+	})
+}

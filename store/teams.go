@@ -70,13 +70,8 @@ func (s *Store) CreateTeam(ctx context.Context, t *Team) error {
 }
 
 // GetTeam reads a team.
-func (s *Store) GetTeam(ctx context.Context, id string) (*Team, error) {
-	return scanTeam(s.queryRow(ctx, "SELECT "+teamCols+" FROM teams WHERE id = ?", id))
-}
-
-// GetTeam reads a team inside a transaction.
-func (tx *Tx) GetTeam(ctx context.Context, id string) (*Team, error) {
-	return scanTeam(tx.queryRow(ctx, "SELECT "+teamCols+" FROM teams WHERE id = ?", id))
+func (r *reads) GetTeam(ctx context.Context, id string) (*Team, error) {
+	return scanTeam(r.on.queryRow(ctx, "SELECT "+teamCols+" FROM teams WHERE id = ?", id))
 }
 
 // UpdateTeam writes the team's mutable fields.
@@ -94,8 +89,8 @@ func (tx *Tx) UpdateTeam(ctx context.Context, t *Team) error {
 }
 
 // ListTeams lists every team.
-func (s *Store) ListTeams(ctx context.Context) ([]*Team, error) {
-	rows, err := s.query(ctx, "SELECT "+teamCols+" FROM teams ORDER BY id")
+func (r *reads) ListTeams(ctx context.Context) ([]*Team, error) {
+	rows, err := r.on.query(ctx, "SELECT "+teamCols+" FROM teams ORDER BY id")
 	if err != nil {
 		return nil, err
 	}
@@ -120,8 +115,8 @@ func (s *Store) AddAdminToken(ctx context.Context, hash, name string) error {
 }
 
 // AdminTokenHashes returns every stored admin token hash.
-func (s *Store) AdminTokenHashes(ctx context.Context) ([]string, error) {
-	rows, err := s.query(ctx, "SELECT hash FROM admin_tokens")
+func (r *reads) AdminTokenHashes(ctx context.Context) ([]string, error) {
+	rows, err := r.on.query(ctx, "SELECT hash FROM admin_tokens")
 	if err != nil {
 		return nil, err
 	}

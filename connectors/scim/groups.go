@@ -175,7 +175,6 @@ func (s *Server) replaceGroup(ctx context.Context, r *http.Request, dir *dirEntr
 		g = cur
 		if !sameGroup(cur, ng) {
 			put := *ng
-			put.Version, put.CreatedAt = cur.Version, cur.CreatedAt
 			if err := tx.PutGroup(ctx, &put, now); err != nil {
 				return err
 			}

@@ -2,14 +2,12 @@ package scim
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/roster-dev/roster/connectors/scim/filter"
+	"github.com/roster-dev/roster/internal/scimfilter"
 	"github.com/roster-dev/roster/store"
 )
 
@@ -95,143 +93,122 @@ func (s *Server) list(ctx context.Context, r *http.Request, dir *dirEntry, resou
 	if count < 0 || count > MaxResults {
 		count = MaxResults
 	}
-	users := resource == "Users"
-	table, alias, mapping, cols := "mirror_groups", "g", filter.GroupMapping, store.GroupColumns("g")
-	if users {
-		table, alias, mapping, cols = "mirror_users", "u", filter.UserMapping, store.UserColumns("u")
-	}
-	// A filter on the read-only groups (nested ones included) has no SQL
-	// translation: each candidate's groups are read to match it.
-	groupsFilter := false
-	where := alias + ".directory_id = ?"
-	args := []any{dir.dir.ID}
-	exact := true
-	var expr filter.Expr
+	q := store.Search{StartIndex: lq.startIndex, Count: count}
 	if strings.TrimSpace(lq.filter) != "" {
 		var err error
-		expr, err = filter.Parse(lq.filter)
-		if err != nil {
+		if q.Filter, err = scimfilter.Parse(lq.filter); err != nil {
 			return result{}, errf(http.StatusBadRequest, "invalidFilter", "%v", err)
 		}
-		groupsFilter = users && filter.Mentions(expr, "groups")
-		cond, cargs, ok := filter.ToSQL(expr, mapping)
-		where += " AND (" + cond + ")"
-		args = append(args, cargs...)
-		exact = ok
-	}
-	from := " FROM " + table + " " + alias + " WHERE " + where
-	render := func(rows interface{ Scan(...any) error }) (map[string]any, error) {
-		if users {
-			u, err := store.ScanUser(rows)
-			if err != nil {
-				return nil, err
-			}
-			return s.userJSON(r, u), nil
-		}
-		g, err := store.ScanGroup(rows)
-		if err != nil {
-			return nil, err
-		}
-		var members []store.Member
-		if lq.proj.wants("members") {
-			members = []store.Member{} // filled below
-		}
-		return s.groupJSON(r, g, members), nil
 	}
 	var page []map[string]any
-	total := 0
-	if exact {
-		// The page first: when it starts at 1 and is not full, its length
-		// is the total, and the COUNT (a second statement) is not needed.
-		// That is the common IdP lookup: filter=userName eq "...".
-		total = -1
-		if count > 0 {
-			rows, err := s.opt.Store.Query(ctx, "SELECT "+cols+from+" ORDER BY "+alias+".id LIMIT ? OFFSET ?", append(args, count, lq.startIndex-1)...)
-			if err != nil {
-				return result{}, storeErr(err, resource)
-			}
-			for rows.Next() {
-				m, err := render(rows)
-				if err != nil {
-					rows.Close()
-					return result{}, storeErr(err, resource)
-				}
-				page = append(page, m)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return result{}, storeErr(err, resource)
-			}
-			if lq.startIndex == 1 && len(page) < count {
-				total = len(page)
-			}
-		}
-		if total < 0 {
-			if err := s.queryRow(ctx, "SELECT COUNT(*)"+from, args, &total); err != nil {
-				return result{}, storeErr(err, resource)
-			}
-		}
+	var total int
+	var serr *scimError
+	if resource == "Users" {
+		page, total, serr = s.listUsers(ctx, r, dir, q, lq.proj)
 	} else {
-		rows, err := s.opt.Store.Query(ctx, "SELECT "+cols+from+" ORDER BY "+alias+".id", args...)
-		if err != nil {
-			return result{}, storeErr(err, resource)
-		}
-		for rows.Next() {
-			m, err := render(rows)
-			if err != nil {
-				rows.Close()
-				return result{}, storeErr(err, resource)
-			}
-			if groupsFilter {
-				if err := s.addGroups(ctx, r, dir.dir.ID, []map[string]any{m}); err != nil {
-					rows.Close()
-					return result{}, storeErr(err, resource)
-				}
-			}
-			if !users {
-				// Member filters need the members.
-				ms, err := s.opt.Store.ListMembers(ctx, dir.dir.ID, m["id"].(string))
-				if err != nil {
-					rows.Close()
-					return result{}, storeErr(err, resource)
-				}
-				m = s.groupJSON(r, groupOf(dir.dir.ID, m), ms)
-			}
-			if filter.Match(expr, m, nil) {
-				total++
-				if total >= lq.startIndex && len(page) < count {
-					page = append(page, m)
-				}
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return result{}, storeErr(err, resource)
-		}
+		page, total, serr = s.listGroups(ctx, r, dir, q, lq.proj)
 	}
-	if users && lq.proj.wants("groups") && (exact || !groupsFilter) {
-		// One read for the page (matching a groups filter read them already).
-		if err := s.addGroups(ctx, r, dir.dir.ID, page); err != nil {
-			return result{}, storeErr(err, resource)
-		}
+	if serr != nil {
+		return result{}, serr
 	}
 	resources := make([]any, 0, len(page))
 	for _, m := range page {
-		if !users && lq.proj.wants("members") {
-			if _, loaded := m["members"].([]any); !loaded || len(m["members"].([]any)) == 0 {
-				ms, err := s.opt.Store.ListMembers(ctx, dir.dir.ID, m["id"].(string))
-				if err != nil {
-					return result{}, storeErr(err, resource)
-				}
-				m = s.groupJSON(r, groupOf(dir.dir.ID, m), nonNil(ms))
-			}
-		}
 		resources = append(resources, lq.proj.apply(m))
 	}
 	return result{status: http.StatusOK, body: map[string]any{
 		"schemas": []string{URNListResp}, "totalResults": total, "startIndex": lq.startIndex,
 		"itemsPerPage": len(resources), "Resources": resources,
 	}}, nil
+}
+
+// listUsers renders a page of users. A part of the filter the store cannot
+// answer in SQL is matched here on each candidate as rendered; a filter on
+// the read-only groups (nested ones included) reads each candidate's groups
+// to match them, and the page keeps what was rendered then.
+func (s *Server) listUsers(ctx context.Context, r *http.Request, dir *dirEntry, q store.Search, proj projection) ([]map[string]any, int, *scimError) {
+	groupsFilter := scimfilter.Mentions(q.Filter, "groups")
+	var kept map[string]map[string]any // rendered to match, for the page
+	match := func(u *store.User, onPage bool) (bool, error) {
+		m := s.userJSON(r, u)
+		if groupsFilter {
+			if err := s.addGroups(ctx, r, dir.dir.ID, []map[string]any{m}); err != nil {
+				return false, err
+			}
+		}
+		ok := scimfilter.Match(q.Filter, m, nil)
+		if ok && onPage {
+			if kept == nil {
+				kept = map[string]map[string]any{}
+			}
+			kept[u.ID] = m
+		}
+		return ok, nil
+	}
+	res, err := s.opt.Store.SearchUsers(ctx, dir.dir.ID, q, match)
+	if err != nil {
+		return nil, 0, storeErr(err, "Users")
+	}
+	page := make([]map[string]any, 0, len(res.Users))
+	var noGroups []map[string]any
+	for _, u := range res.Users {
+		m, ok := kept[u.ID]
+		if !ok {
+			m = s.userJSON(r, u)
+		}
+		if !ok || !groupsFilter {
+			noGroups = append(noGroups, m)
+		}
+		page = append(page, m)
+	}
+	if proj.wants("groups") {
+		// One read for the page.
+		if err := s.addGroups(ctx, r, dir.dir.ID, noGroups); err != nil {
+			return nil, 0, storeErr(err, "Users")
+		}
+	}
+	return page, res.Total, nil
+}
+
+// listGroups renders a page of groups; a filter the store cannot answer in
+// SQL is matched on each candidate rendered with its members.
+func (s *Server) listGroups(ctx context.Context, r *http.Request, dir *dirEntry, q store.Search, proj projection) ([]map[string]any, int, *scimError) {
+	var kept map[string]map[string]any // rendered to match, for the page
+	match := func(g *store.Group, onPage bool) (bool, error) {
+		ms, err := s.opt.Store.ListMembers(ctx, dir.dir.ID, g.ID)
+		if err != nil {
+			return false, err
+		}
+		m := s.groupJSON(r, g, nonNil(ms))
+		ok := scimfilter.Match(q.Filter, m, nil)
+		if ok && onPage {
+			if kept == nil {
+				kept = map[string]map[string]any{}
+			}
+			kept[g.ID] = m
+		}
+		return ok, nil
+	}
+	res, err := s.opt.Store.SearchGroups(ctx, dir.dir.ID, q, match)
+	if err != nil {
+		return nil, 0, storeErr(err, "Groups")
+	}
+	page := make([]map[string]any, 0, len(res.Groups))
+	for _, g := range res.Groups {
+		m, ok := kept[g.ID]
+		switch {
+		case ok:
+		case proj.wants("members"):
+			ms, err := s.opt.Store.ListMembers(ctx, dir.dir.ID, g.ID)
+			if err != nil {
+				return nil, 0, storeErr(err, "Groups")
+			}
+			m = s.groupJSON(r, g, nonNil(ms))
+		default:
+			m = s.groupJSON(r, g, nil)
+		}
+		page = append(page, m)
+	}
+	return page, res.Total, nil
 }
 
 // rootList answers a query against the base URL: users, then groups, paged
@@ -273,39 +250,4 @@ func nonNil(ms []store.Member) []store.Member {
 		return []store.Member{}
 	}
 	return ms
-}
-
-// groupOf rebuilds a store.Group from its rendered JSON (to render again
-// with members).
-func groupOf(dirID string, m map[string]any) *store.Group {
-	meta, _ := m["meta"].(map[string]any)
-	created, _ := time.Parse(time.RFC3339Nano, str(meta["created"]))
-	modified, _ := time.Parse(time.RFC3339Nano, str(meta["lastModified"]))
-	v := strings.Trim(strings.TrimPrefix(str(meta["version"]), "W/"), `"`)
-	version, _ := strconv.ParseInt(v, 10, 64)
-	rest := map[string]any{}
-	for k, x := range m {
-		switch k {
-		case "id", "meta", "schemas", "members", "displayName":
-		default:
-			rest[k] = x
-		}
-	}
-	res, _ := json.Marshal(rest)
-	return &store.Group{DirectoryID: dirID, ID: str(m["id"]), DisplayName: str(m["displayName"]), ExternalID: str(m["externalId"]),
-		Resource: res, Version: version, CreatedAt: created, UpdatedAt: modified}
-}
-
-func (s *Server) queryRow(ctx context.Context, q string, args []any, dst any) error {
-	rows, err := s.opt.Store.Query(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	if rows.Next() {
-		if err := rows.Scan(dst); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
 }

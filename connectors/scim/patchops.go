@@ -294,7 +294,6 @@ func planGroupPatch(dirID, id string, cur *store.Group, members []store.Member, 
 		p.replace, p.members, p.remove, p.add = true, v.members, nil, nil
 	}
 	if !sameGroup(cur, g) {
-		g.Version, g.CreatedAt = cur.Version, cur.CreatedAt
 		p.group = g
 	}
 	return p, nil

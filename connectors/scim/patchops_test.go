@@ -65,10 +65,10 @@ func TestPlanGroupPatch(t *testing.T) {
 			want: groupPlan{add: []string{"u1", "u2"}, remove: []string{"u3"}},
 		},
 		{
-			name: "rename keeps version and creation time for the store",
+			name: "rename: the new attributes, version and creation time left to the store",
 			body: `{"Operations":[{"op":"replace","path":"displayName","value":"Platform"}]}`,
 			want: groupPlan{group: &store.Group{DirectoryID: "d", ID: "g", DisplayName: "Platform", ExternalID: "x1",
-				Resource: []byte(`{"displayName":"Platform","externalId":"x1"}`), Version: 4, CreatedAt: created}},
+				Resource: []byte(`{"displayName":"Platform","externalId":"x1"}`)}},
 		},
 		{
 			name: "a rename to the current name writes no group",
@@ -79,7 +79,7 @@ func TestPlanGroupPatch(t *testing.T) {
 			name: "Okta's pathless replace: members replaced, id accepted, group renamed",
 			body: `{"Operations":[{"op":"replace","value":{"id":"g","displayName":"Eng2","members":[{"value":"u9"}]}}]}`,
 			want: groupPlan{replace: true, members: []string{"u9"}, group: &store.Group{DirectoryID: "d", ID: "g", DisplayName: "Eng2", ExternalID: "x1",
-				Resource: []byte(`{"displayName":"Eng2","externalId":"x1"}`), Version: 4, CreatedAt: created}},
+				Resource: []byte(`{"displayName":"Eng2","externalId":"x1"}`)}},
 		},
 		{
 			name: "a member filter that is not by value is applied to the loaded members",

@@ -131,7 +131,6 @@ func (s *Server) updateUser(ctx context.Context, dirID, id, ifMatch string, upda
 			out = cur
 			return nil
 		}
-		nu.Version, nu.CreatedAt = cur.Version, cur.CreatedAt
 		out, changed = nu, true
 		return tx.PutUser(ctx, nu, time.Now())
 	})

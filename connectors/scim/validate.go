@@ -11,8 +11,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/roster-dev/roster/connectors/scim/filter"
 	"github.com/roster-dev/roster/connectors/scim/patch"
+	"github.com/roster-dev/roster/internal/scimfilter"
 )
 
 // Limits on what one resource may hold. Names and identifiers end up in
@@ -118,7 +118,7 @@ func checkSchemas(m map[string]any, k kind) *scimError {
 		if strings.EqualFold(s, k.core) || containsFold(k.coreQuirks, s) || containsFold(k.quirkURIs, s) || k.schema.Extension(s) != nil {
 			continue
 		}
-		if ek, ok := key(m, s); ok && !filter.IsCoreURN(s) {
+		if ek, ok := key(m, s); ok && !scimfilter.IsCoreURN(s) {
 			if _, isObj := m[ek].(map[string]any); isObj {
 				continue // an extension the body carries, kept as sent
 			}
@@ -166,7 +166,7 @@ func validate(m map[string]any, k kind) (validated, *scimError) {
 			continue
 		}
 		if len(name) >= 4 && strings.EqualFold(name[:4], "urn:") {
-			if filter.IsCoreURN(name) {
+			if scimfilter.IsCoreURN(name) {
 				return validated{}, errf(http.StatusBadRequest, "invalidSyntax", "%s: core attributes belong at the top level of the resource, not in an object named by the schema", name)
 			}
 			if val == nil {
@@ -452,7 +452,7 @@ func checkScalar(path, key string, def *patch.Attribute, v any) (any, *scimError
 			return x, nil
 		case string:
 			// Entra's default dialect sends "True" and "False".
-			if b, ok := filter.ParseBool(strings.TrimSpace(x)); ok {
+			if b, ok := scimfilter.ParseBool(strings.TrimSpace(x)); ok {
 				return b, nil
 			}
 			return nil, errf(http.StatusBadRequest, "invalidValue", "%s must be true or false, got %q", path, clip(x))

@@ -4,6 +4,8 @@
 -- WITHOUT ROWID tables (one b-tree instead of two) and is empty on
 -- PostgreSQL. Times are BIGINT unix microseconds.
 
+-- +goose Up
+
 CREATE TABLE admin_tokens (
     hash       TEXT PRIMARY KEY,
     name       TEXT NOT NULL,

@@ -61,7 +61,7 @@ func (p *Poller) readMirrorFor(ctx context.Context, dirID string, l listing) (*m
 	if ms.users, err = p.Store.MirrorUsersLite(ctx, dirID, userIDs); err != nil {
 		return nil, err
 	}
-	if ms.groups, err = p.Store.MirrorGroupNames(ctx, dirID, groupIDs); err != nil {
+	if ms.groups, err = p.Store.MirrorGroupNamesFor(ctx, dirID, groupIDs); err != nil {
 		return nil, err
 	}
 	inDelta := map[string]bool{}

@@ -33,7 +33,7 @@ type pollPlan struct {
 
 type groupPut struct {
 	group   *store.Group
-	existed bool // in the mirror before: keep its version
+	existed bool // in the mirror before: a rename
 }
 
 type memberChange struct {

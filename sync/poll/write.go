@@ -10,11 +10,6 @@ import (
 	"github.com/roster-dev/roster/store"
 )
 
-// bulkDirtyRows is the number of new-group memberships above which a poll
-// marks the whole directory for a full reconcile instead of each member:
-// past it, one full run costs less than reading each member's subtree.
-const bulkDirtyRows = 5000
-
 // write applies a plan to the mirror, with the directory's new cursor and
 // state, in one transaction. Groups are written before memberships, so
 // groups of groups resolve, and deleted after them. approved says the
@@ -44,9 +39,6 @@ func (p *Poller) write(ctx context.Context, dir *store.Directory, pl *pollPlan, 
 // deletes the users the directory lost.
 func writeUsers(ctx context.Context, tx *store.Tx, dirID string, pl *pollPlan, now time.Time) error {
 	for _, u := range pl.changedUsers {
-		if prev, err := tx.GetUser(ctx, dirID, u.ID); err == nil {
-			u.Version, u.CreatedAt = prev.Version, prev.CreatedAt
-		}
 		if err := tx.PutUser(ctx, u, now); err != nil {
 			return fmt.Errorf("user %s: %w", u.ID, err)
 		}
@@ -66,11 +58,6 @@ func writeUsers(ctx context.Context, tx *store.Tx, dirID string, pl *pollPlan, n
 func writeGroups(ctx context.Context, tx *store.Tx, dirID string, pl *pollPlan, now time.Time) error {
 	for _, gp := range pl.putGroups {
 		g := gp.group
-		if gp.existed {
-			if prev, err := tx.GetGroup(ctx, dirID, g.ID, false); err == nil {
-				g.Version, g.CreatedAt = prev.Version, prev.CreatedAt
-			}
-		}
 		if err := tx.PutGroup(ctx, g, now); err != nil {
 			return fmt.Errorf("group %s: %w", g.ID, err)
 		}
@@ -78,9 +65,9 @@ func writeGroups(ctx context.Context, tx *store.Tx, dirID string, pl *pollPlan, 
 	return nil
 }
 
-// writeMemberships changes the direct members of known groups (which marks
-// what they dirty) and inserts the members of new groups in one batch,
-// marking those members for the reconciler itself.
+// writeMemberships changes the direct members of known groups and inserts
+// the members of new groups in one batch; the store marks what each write
+// dirties.
 func writeMemberships(ctx context.Context, tx *store.Tx, dirID string, pl *pollPlan, now time.Time) error {
 	for _, mc := range pl.memberChanges {
 		if _, err := tx.RemoveMembers(ctx, dirID, mc.groupID, mc.remove, now); err != nil {
@@ -93,24 +80,7 @@ func writeMemberships(ctx context.Context, tx *store.Tx, dirID string, pl *pollP
 	if len(pl.newGroupRows) == 0 {
 		return nil
 	}
-	if err := tx.InsertMemberships(ctx, dirID, pl.newGroupRows); err != nil {
-		return err
-	}
-	// InsertMemberships marks nothing dirty.
-	if len(pl.newGroupRows) > bulkDirtyRows {
-		return tx.MarkDirty(ctx, dirID, store.DirtyAll, "", now)
-	}
-	var users []string
-	for _, m := range pl.newGroupRows {
-		if m.MemberType == store.MemberGroup {
-			if err := tx.MarkDirty(ctx, dirID, store.DirtySubtree, m.MemberID, now); err != nil {
-				return err
-			}
-			continue
-		}
-		users = append(users, m.MemberID)
-	}
-	return tx.MarkDirtyMany(ctx, dirID, store.DirtyUser, users, now)
+	return tx.InsertMemberships(ctx, dirID, pl.newGroupRows, now)
 }
 
 // finishDirectory records the poll on the directory: state ok (with a note

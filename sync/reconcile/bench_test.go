@@ -83,7 +83,7 @@ func seedDirectory(b *testing.B, s *store.Store, team, dir string, users, groups
 		if err := tx.InsertUsers(ctx, batch, now); err != nil {
 			return err
 		}
-		return tx.InsertMemberships(ctx, dir, rows)
+		return tx.InsertMemberships(ctx, dir, rows, now)
 	})
 	if err != nil {
 		b.Fatal(err)

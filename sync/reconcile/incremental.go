@@ -201,13 +201,13 @@ func loadIncremental(ctx context.Context, tx *store.Tx, team *store.Team, dir *s
 		involved[g] = true
 	}
 	gids := slices.Sorted(maps.Keys(involved))
-	if p.names, err = tx.MirrorGroupNames(ctx, dirID, gids); err != nil {
+	if p.names, err = tx.MirrorGroupNamesFor(ctx, dirID, gids); err != nil {
 		return nil, err
 	}
 	if p.limits, err = tx.GroupLimitsFor(ctx, team.ID, gids); err != nil {
 		return nil, err
 	}
-	rosterNames, err := tx.RosterGroups(ctx, dirID, slices.Sorted(maps.Keys(ps.groups)))
+	rosterNames, err := tx.RosterGroupsFor(ctx, dirID, slices.Sorted(maps.Keys(ps.groups)))
 	if err != nil {
 		return nil, err
 	}

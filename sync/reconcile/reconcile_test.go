@@ -55,9 +55,6 @@ func (f *fixture) tx(fn func(tx *store.Tx) error) {
 func (f *fixture) user(id string, active bool) {
 	f.tx(func(tx *store.Tx) error {
 		u := &store.User{DirectoryID: f.dir, ID: id, UserName: id + "@example.com", Email: id + "@example.com", DisplayName: strings.ToUpper(id), Active: active}
-		if cur, err := tx.GetUser(f.ctx, f.dir, id); err == nil {
-			u.Version, u.CreatedAt = cur.Version, cur.CreatedAt
-		}
 		return tx.PutUser(f.ctx, u, time.Now())
 	})
 }

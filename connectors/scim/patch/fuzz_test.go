@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/roster-dev/roster/connectors/scim/filter"
+	"github.com/roster-dev/roster/internal/scimfilter"
 )
 
 func FuzzPath(f *testing.F) {
@@ -16,11 +16,11 @@ func FuzzPath(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		p, err := filter.ParsePath(s)
+		p, err := scimfilter.ParsePath(s)
 		if err != nil {
 			return
 		}
-		p2, err := filter.ParsePath(p.String())
+		p2, err := scimfilter.ParsePath(p.String())
 		if err != nil {
 			t.Fatalf("ParsePath(%q) = %q, which does not parse: %v", s, p.String(), err)
 		}

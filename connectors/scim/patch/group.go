@@ -3,7 +3,7 @@ package patch
 import (
 	"strings"
 
-	"github.com/roster-dev/roster/connectors/scim/filter"
+	"github.com/roster-dev/roster/internal/scimfilter"
 )
 
 // Member is a group member as sent in a PATCH: Value is the member's id;
@@ -87,7 +87,7 @@ func SplitGroupPatch(ops []Operation) (GroupPatch, error) {
 			rest = append(rest, op)
 			continue
 		}
-		p, err := filter.ParsePath(path)
+		p, err := scimfilter.ParsePath(path)
 		if err != nil {
 			return GroupPatch{}, &Error{Type: ScimInvalidPath, Detail: err.Error(), Index: i}
 		}
@@ -128,7 +128,7 @@ func SplitGroupPatch(ops []Operation) (GroupPatch, error) {
 
 func isMembersKey(k string) bool {
 	k = strings.TrimSpace(k)
-	if i := strings.LastIndexByte(k, ':'); i >= 0 && filter.IsCoreURN(k[:i]) {
+	if i := strings.LastIndexByte(k, ':'); i >= 0 && scimfilter.IsCoreURN(k[:i]) {
 		k = k[i+1:]
 	}
 	return strings.EqualFold(k, "members")
@@ -136,7 +136,7 @@ func isMembersKey(k string) bool {
 
 // isMembersPath tells whether a path designates members or part of them.
 func isMembersPath(path string) bool {
-	p, err := filter.ParsePath(path)
+	p, err := scimfilter.ParsePath(path)
 	if err != nil {
 		return false
 	}
@@ -144,18 +144,18 @@ func isMembersPath(path string) bool {
 }
 
 // memberIDs extracts the ids from value eq "id" [or value eq "id2" ...].
-func memberIDs(e filter.Expr) ([]string, bool) {
+func memberIDs(e scimfilter.Expr) ([]string, bool) {
 	switch x := e.(type) {
-	case *filter.Or:
+	case *scimfilter.Or:
 		l, ok := memberIDs(x.Left)
 		if !ok {
 			return nil, false
 		}
 		r, ok := memberIDs(x.Right)
 		return append(l, r...), ok
-	case *filter.Compare:
+	case *scimfilter.Compare:
 		s, ok := x.Value.(string)
-		if x.Op != filter.Eq || !ok || x.Path.Sub != "" || x.Path.URI != "" || !strings.EqualFold(x.Path.Name, "value") {
+		if x.Op != scimfilter.Eq || !ok || x.Path.Sub != "" || x.Path.URI != "" || !strings.EqualFold(x.Path.Name, "value") {
 			return nil, false
 		}
 		return []string{s}, true

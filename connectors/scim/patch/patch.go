@@ -44,7 +44,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/roster-dev/roster/connectors/scim/filter"
+	"github.com/roster-dev/roster/internal/scimfilter"
 )
 
 // Operation is one PATCH operation as decoded from JSON.
@@ -167,14 +167,14 @@ type target struct {
 	whole   bool       // the path is the extension object itself
 	def     *Attribute // nil when the schema does not describe the attribute
 	key     string     // key of the attribute in its parent
-	keyPath string     // filter.AttrPath key of the attribute, for case-exactness
+	keyPath string     // scimfilter.AttrPath key of the attribute, for case-exactness
 	sub     string     // sub-attribute, "" when none
 	subDef  *Attribute
-	filter  filter.Expr
+	filter  scimfilter.Expr
 }
 
 func (p *patcher) resolve(raw string) (*target, *Error) {
-	path, err := filter.ParsePath(raw)
+	path, err := scimfilter.ParsePath(raw)
 	if err != nil {
 		return nil, errf(ScimInvalidPath, "invalid path %q: %v", raw, err)
 	}
@@ -194,7 +194,7 @@ func (p *patcher) resolve(raw string) (*target, *Error) {
 			if e != nil {
 				t.extKey = e.URN
 			}
-			if k, ok := filter.FindKey(p.res, t.extKey); ok {
+			if k, ok := scimfilter.FindKey(p.res, t.extKey); ok {
 				t.extKey = k
 			}
 			return t, nil
@@ -205,7 +205,7 @@ func (p *patcher) resolve(raw string) (*target, *Error) {
 		} else {
 			known = false
 		}
-		if k, ok := filter.FindKey(p.res, t.extKey); ok {
+		if k, ok := scimfilter.FindKey(p.res, t.extKey); ok {
 			t.extKey = k
 		}
 	}
@@ -217,11 +217,11 @@ func (p *patcher) resolve(raw string) (*target, *Error) {
 		t.key = t.def.Name
 	}
 	if parent := p.container(t, false); parent != nil {
-		if k, ok := filter.FindKey(parent, ap.Name); ok {
+		if k, ok := scimfilter.FindKey(parent, ap.Name); ok {
 			t.key = k
 		}
 	}
-	t.keyPath = filter.AttrPath{URI: ap.URI, Name: ap.Name}.Key()
+	t.keyPath = scimfilter.AttrPath{URI: ap.URI, Name: ap.Name}.Key()
 	if path.Filter != nil && t.def != nil && !t.def.MultiValued {
 		return nil, errf(ScimInvalidPath, "%q is not multi-valued", ap.Name)
 	}
@@ -246,7 +246,7 @@ func (p *patcher) resolve(raw string) (*target, *Error) {
 func (p *patcher) unknownExtension(path string) bool {
 	path = strings.TrimSpace(path)
 	if len(path) < 4 || !strings.EqualFold(path[:4], "urn:") || strings.ContainsAny(path, "[ ") ||
-		filter.IsCoreURN(path) || p.s.Extension(path) != nil {
+		scimfilter.IsCoreURN(path) || p.s.Extension(path) != nil {
 		return false
 	}
 	i := strings.LastIndexByte(path, ':')
@@ -262,7 +262,7 @@ func (p *patcher) unknownExtension(path string) bool {
 }
 
 func hasKey(m map[string]any, k string) bool {
-	_, ok := filter.FindKey(m, k)
+	_, ok := scimfilter.FindKey(m, k)
 	return ok
 }
 
@@ -394,7 +394,7 @@ func (p *patcher) setSingle(t *target, value any) *Error {
 			}
 		}
 		for k, v := range newMap {
-			if ck, ok := filter.FindKey(cur, k); ok && ck != k {
+			if ck, ok := scimfilter.FindKey(cur, k); ok && ck != k {
 				delete(cur, ck)
 			}
 			cur[k] = v
@@ -467,7 +467,7 @@ func (p *patcher) setSub(t *target, value any) *Error {
 // spelling.
 func setKey(m map[string]any, name string, v any) {
 	k := name
-	if ek, ok := filter.FindKey(m, name); ok {
+	if ek, ok := scimfilter.FindKey(m, name); ok {
 		k = ek
 	}
 	if v == nil {
@@ -530,7 +530,7 @@ func (p *patcher) setFiltered(t *target, value any) *Error {
 		if !ok {
 			m = map[string]any{"value": el}
 		}
-		if !filter.Match(t.filter, m, p.caseExact(t)) {
+		if !scimfilter.Match(t.filter, m, p.caseExact(t)) {
 			continue
 		}
 		if _, ok := el.(map[string]any); !ok {
@@ -602,9 +602,9 @@ func (p *patcher) writeElement(t *target, m map[string]any, value any) (map[stri
 
 // fromFilter builds the value a filter of "attr eq literal" terms joined by
 // and describes.
-func fromFilter(e filter.Expr) (map[string]any, bool) {
+func fromFilter(e scimfilter.Expr) (map[string]any, bool) {
 	switch x := e.(type) {
-	case *filter.And:
+	case *scimfilter.And:
 		l, ok := fromFilter(x.Left)
 		if !ok {
 			return nil, false
@@ -620,8 +620,8 @@ func fromFilter(e filter.Expr) (map[string]any, bool) {
 			l[k] = v
 		}
 		return l, true
-	case *filter.Compare:
-		if x.Op != filter.Eq || x.Value == nil || x.Path.URI != "" || x.Path.Sub != "" {
+	case *scimfilter.Compare:
+		if x.Op != scimfilter.Eq || x.Value == nil || x.Path.URI != "" || x.Path.Sub != "" {
 			return nil, false
 		}
 		return map[string]any{x.Path.Name: x.Value}, true
@@ -636,7 +636,7 @@ func (p *patcher) storeList(t *target, parent map[string]any, list []any, writte
 	winner := -1
 	for _, i := range written {
 		if m, ok := list[i].(map[string]any); ok {
-			if v, ok := filter.Lookup(m, "primary"); ok && v == true {
+			if v, ok := scimfilter.Lookup(m, "primary"); ok && v == true {
 				winner = i
 			}
 		}
@@ -645,7 +645,7 @@ func (p *patcher) storeList(t *target, parent map[string]any, list []any, writte
 		// Keep at most one primary even if the stored data had several.
 		for i, el := range list {
 			if m, ok := el.(map[string]any); ok {
-				if v, ok := filter.Lookup(m, "primary"); ok && v == true {
+				if v, ok := scimfilter.Lookup(m, "primary"); ok && v == true {
 					winner = i
 					break
 				}
@@ -656,7 +656,7 @@ func (p *patcher) storeList(t *target, parent map[string]any, list []any, writte
 	for i, el := range list {
 		if m, ok := el.(map[string]any); ok {
 			if i != winner {
-				if k, ok := filter.FindKey(m, "primary"); ok && m[k] == true {
+				if k, ok := scimfilter.FindKey(m, "primary"); ok && m[k] == true {
 					m[k] = false
 				}
 			}
@@ -698,7 +698,7 @@ func elementDef(def *Attribute) *Attribute {
 // their "value" sub-attribute when they have one, else their content.
 func identity(v any) string {
 	if m, ok := v.(map[string]any); ok {
-		if x, ok := filter.Lookup(m, "value"); ok && x != nil {
+		if x, ok := scimfilter.Lookup(m, "value"); ok && x != nil {
 			v = x
 		}
 	}
@@ -764,7 +764,7 @@ func (p *patcher) remove(path string, value any) *Error {
 			if !ok {
 				m = map[string]any{"value": el}
 			}
-			if !filter.Match(t.filter, m, p.caseExact(t)) {
+			if !scimfilter.Match(t.filter, m, p.caseExact(t)) {
 				kept = append(kept, el)
 				continue
 			}
@@ -828,7 +828,7 @@ func (p *patcher) mergeSchemas(v any) {
 }
 
 func (p *patcher) addSchema(urn string) {
-	key, ok := filter.FindKey(p.res, "schemas")
+	key, ok := scimfilter.FindKey(p.res, "schemas")
 	if !ok {
 		return
 	}
@@ -844,9 +844,9 @@ func (p *patcher) addSchema(urn string) {
 // tidyExtensions drops empty extension objects and keeps schemas listing
 // exactly the extensions present (when the resource lists schemas).
 func (p *patcher) tidyExtensions() {
-	key, hasSchemas := filter.FindKey(p.res, "schemas")
+	key, hasSchemas := scimfilter.FindKey(p.res, "schemas")
 	for k, v := range p.res {
-		if !strings.HasPrefix(strings.ToLower(k), "urn:") || filter.IsCoreURN(k) {
+		if !strings.HasPrefix(strings.ToLower(k), "urn:") || scimfilter.IsCoreURN(k) {
 			continue
 		}
 		m, ok := v.(map[string]any)
@@ -934,7 +934,7 @@ func normalize(def *Attribute, v any) (any, *Error) {
 		case bool:
 			return x, nil
 		case string:
-			if b, ok := filter.ParseBool(strings.TrimSpace(x)); ok {
+			if b, ok := scimfilter.ParseBool(strings.TrimSpace(x)); ok {
 				return b, nil
 			}
 		case []any:
@@ -963,7 +963,7 @@ func normalize(def *Attribute, v any) (any, *Error) {
 			}
 		case map[string]any:
 			if len(x) == 1 {
-				if inner, ok := filter.Lookup(x, "value"); ok {
+				if inner, ok := scimfilter.Lookup(x, "value"); ok {
 					return normalize(def, inner)
 				}
 			}
@@ -991,7 +991,7 @@ func kind(v any) string {
 
 func unwrapValue(v any) any {
 	if m, ok := v.(map[string]any); ok && len(m) == 1 {
-		if inner, ok := filter.Lookup(m, "value"); ok {
+		if inner, ok := scimfilter.Lookup(m, "value"); ok {
 			return inner
 		}
 	}

@@ -3,7 +3,7 @@ package patch
 import (
 	"strings"
 
-	"github.com/roster-dev/roster/connectors/scim/filter"
+	"github.com/roster-dev/roster/internal/scimfilter"
 )
 
 // Type is an attribute's data type (RFC 7643 §2.3).
@@ -172,7 +172,7 @@ func (s Schema) Extension(urn string) *Extension {
 
 // Attribute returns the definition of the attribute at p (whose Sub, if any,
 // is ignored), or nil when the schema does not describe it.
-func (s Schema) Attribute(p filter.AttrPath) *Attribute {
+func (s Schema) Attribute(p scimfilter.AttrPath) *Attribute {
 	if ext := p.Extension(); ext != "" {
 		e := s.Extension(ext)
 		if e == nil {
@@ -183,10 +183,10 @@ func (s Schema) Attribute(p filter.AttrPath) *Attribute {
 	return find(s.Attributes, p.Name)
 }
 
-// CaseExact reports whether the attribute with the given filter.AttrPath
+// CaseExact reports whether the attribute with the given scimfilter.AttrPath
 // Key ("username", "emails.value", "urn:...:user:manager.value") compares
-// case-exactly; it can be passed to filter.Match. Attributes the schema does
-// not describe follow filter.DefaultCaseExact.
+// case-exactly; it can be passed to scimfilter.Match. Attributes the schema does
+// not describe follow scimfilter.DefaultCaseExact.
 func (s Schema) CaseExact(key string) bool {
 	k := strings.ToLower(key)
 	attrs := s.Attributes
@@ -202,7 +202,7 @@ func (s Schema) CaseExact(key string) bool {
 		a = find(a.Sub, sub)
 	}
 	if a == nil {
-		return filter.DefaultCaseExact(key)
+		return scimfilter.DefaultCaseExact(key)
 	}
 	return a.CaseExact
 }

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 )
 
 // MemberQuery selects members of a team for the admin API.
@@ -29,13 +28,13 @@ type MemberWithGroups struct {
 // commits meanwhile never shows a member's new groups with the old limit.
 func (s *Store) ListRosterMembers(ctx context.Context, q MemberQuery) (out []MemberWithGroups, err error) {
 	err = s.ReadSnapshot(ctx, func(rt *ReadTx) error {
-		out, err = listRosterMembers(ctx, rt.query, q)
+		out, err = listRosterMembers(ctx, rt, q)
 		return err
 	})
 	return out, err
 }
 
-func listRosterMembers(ctx context.Context, query queryFunc, q MemberQuery) ([]MemberWithGroups, error) {
+func listRosterMembers(ctx context.Context, on querier, q MemberQuery) ([]MemberWithGroups, error) {
 	where := "m.team_id = ? AND m.user_id > ?"
 	args := []any{q.TeamID, q.After}
 	if q.UserID != "" {
@@ -51,7 +50,7 @@ func listRosterMembers(ctx context.Context, query queryFunc, q MemberQuery) ([]M
 		args = append(args, q.GroupID)
 	}
 	args = append(args, q.Limit)
-	rows, err := query(ctx, "SELECT m.directory_id, m.user_id, m.team_id, m.email, m.name, m.limit_cents, m.limit_source, m.limit_group_id, m.limit_group_name, m.added_at, m.updated_at FROM members m WHERE "+where+" ORDER BY m.user_id, m.directory_id LIMIT ?", args...)
+	rows, err := on.query(ctx, "SELECT m.directory_id, m.user_id, m.team_id, m.email, m.name, m.limit_cents, m.limit_source, m.limit_group_id, m.limit_group_name, m.added_at, m.updated_at FROM members m WHERE "+where+" ORDER BY m.user_id, m.directory_id LIMIT ?", args...)
 	if err != nil {
 		return nil, fmt.Errorf("list members: %w", err)
 	}
@@ -70,7 +69,7 @@ func listRosterMembers(ctx context.Context, query queryFunc, q MemberQuery) ([]M
 	}
 	for i := range out {
 		m := &out[i]
-		grows, err := query(ctx, "SELECT g.group_id, g.name FROM member_groups mg JOIN roster_groups g ON g.directory_id = mg.directory_id AND g.group_id = mg.group_id WHERE mg.directory_id = ? AND mg.user_id = ? ORDER BY g.name, g.group_id", m.DirectoryID, m.UserID)
+		grows, err := on.query(ctx, "SELECT g.group_id, g.name FROM member_groups mg JOIN roster_groups g ON g.directory_id = mg.directory_id AND g.group_id = mg.group_id WHERE mg.directory_id = ? AND mg.user_id = ? ORDER BY g.name, g.group_id", m.DirectoryID, m.UserID)
 		if err != nil {
 			return nil, fmt.Errorf("list member groups: %w", err)
 		}
@@ -108,12 +107,12 @@ type GroupWithCount struct {
 }
 
 // ListRosterGroups pages through a team's groups, ordered by id.
-func (s *Store) ListRosterGroups(ctx context.Context, teamID, after string, limit int) ([]GroupWithCount, error) {
-	return s.listRosterGroups(ctx, "g.group_id > ?", teamID, after, limit)
+func (r *reads) ListRosterGroups(ctx context.Context, teamID, after string, limit int) ([]GroupWithCount, error) {
+	return r.listRosterGroups(ctx, "g.group_id > ?", teamID, after, limit)
 }
 
-func (s *Store) listRosterGroups(ctx context.Context, cond, teamID, arg string, limit int) ([]GroupWithCount, error) {
-	rows, err := s.query(ctx, `SELECT g.directory_id, g.group_id, g.name,
+func (r *reads) listRosterGroups(ctx context.Context, cond, teamID, arg string, limit int) ([]GroupWithCount, error) {
+	rows, err := r.on.query(ctx, `SELECT g.directory_id, g.group_id, g.name,
 		(SELECT COUNT(*) FROM member_groups mg WHERE mg.directory_id = g.directory_id AND mg.group_id = g.group_id),
 		l.group_id, l.limit_cents
 		FROM roster_groups g LEFT JOIN group_limits l ON l.team_id = g.team_id AND l.group_id = g.group_id
@@ -141,8 +140,8 @@ func (s *Store) listRosterGroups(ctx context.Context, cond, teamID, arg string, 
 }
 
 // GetRosterGroup reads one group of a team.
-func (s *Store) GetRosterGroup(ctx context.Context, teamID, groupID string) (*GroupWithCount, error) {
-	gs, err := s.listRosterGroups(ctx, "g.group_id = ?", teamID, groupID, 1)
+func (r *reads) GetRosterGroup(ctx context.Context, teamID, groupID string) (*GroupWithCount, error) {
+	gs, err := r.listRosterGroups(ctx, "g.group_id = ?", teamID, groupID, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -154,27 +153,14 @@ func (s *Store) GetRosterGroup(ctx context.Context, teamID, groupID string) (*Gr
 
 // GroupDirectory finds which directory of the team a group belongs to, from
 // the roster or, if not reconciled yet, the mirror.
-func (tx *Tx) GroupDirectory(ctx context.Context, teamID, groupID string) (string, error) {
+func (r *reads) GroupDirectory(ctx context.Context, teamID, groupID string) (string, error) {
 	var dir string
-	err := tx.queryRow(ctx, "SELECT directory_id FROM roster_groups WHERE team_id = ? AND group_id = ?", teamID, groupID).Scan(&dir)
+	err := r.on.queryRow(ctx, "SELECT directory_id FROM roster_groups WHERE team_id = ? AND group_id = ?", teamID, groupID).Scan(&dir)
 	if errors.Is(err, sql.ErrNoRows) {
-		err = tx.queryRow(ctx, "SELECT g.directory_id FROM mirror_groups g JOIN directories d ON d.id = g.directory_id WHERE d.team_id = ? AND g.id = ?", teamID, groupID).Scan(&dir)
+		err = r.on.queryRow(ctx, "SELECT g.directory_id FROM mirror_groups g JOIN directories d ON d.id = g.directory_id WHERE d.team_id = ? AND g.id = ?", teamID, groupID).Scan(&dir)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", ErrNotFound
 	}
 	return dir, err
-}
-
-// SCIMRequest is one logged SCIM request.
-type SCIMRequest struct {
-	ID          int64
-	DirectoryID string
-	At          time.Time
-	Method      string
-	Path        string
-	Status      int
-	Duration    time.Duration
-	Error       string
-	Body        string
 }

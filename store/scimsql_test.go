@@ -1,18 +1,24 @@
-package filter
+package store
 
 import (
+	crand "crypto/rand"
 	"database/sql"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
+	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
-	_ "modernc.org/sqlite"
+	"github.com/roster-dev/roster/internal/scimfilter"
 )
 
-// The tables as the store is expected to lay them out, reduced to the
-// columns the mappings use.
+// The mirror tables reduced to the columns the mappings use; unlike the
+// real schema they allow NULL everywhere, to cover every absent attribute.
 const schemaSQL = `
 CREATE TABLE mirror_users (
   directory_id TEXT NOT NULL, id TEXT NOT NULL, external_id TEXT, user_name_lower TEXT,
@@ -29,6 +35,32 @@ CREATE TABLE mirror_groups (
 CREATE TABLE mirror_members (directory_id TEXT NOT NULL, group_id TEXT NOT NULL, member_id TEXT NOT NULL);
 CREATE INDEX mirror_members_group ON mirror_members (directory_id, group_id, member_id);
 `
+
+const enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+func testBool(v any) (bool, bool) {
+	switch v := v.(type) {
+	case bool:
+		return v, true
+	case string:
+		return scimfilter.ParseBool(v)
+	}
+	return false, false
+}
+
+// lit renders a comparison value in filter syntax.
+func lit(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return strconv.FormatBool(v)
+	case float64:
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	}
+	b, _ := json.Marshal(fmt.Sprint(v))
+	return string(b)
+}
 
 func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
 
@@ -100,13 +132,13 @@ func null(v any) any {
 
 func foldOrNil(v any) any {
 	if s, ok := v.(string); ok {
-		return Fold(s)
+		return scimfilter.Fold(s)
 	}
 	return nil
 }
 
 func boolOrNil(v any) any {
-	if b, ok := asBool(v); ok {
+	if b, ok := testBool(v); ok {
 		return b
 	}
 	return nil
@@ -114,7 +146,7 @@ func boolOrNil(v any) any {
 
 func timeOrNil(v any) any {
 	if s, ok := v.(string); ok {
-		if t, ok := ParseTime(s); ok {
+		if t, ok := scimfilter.ParseTime(s); ok {
 			return t
 		}
 	}
@@ -129,7 +161,7 @@ func sub(m map[string]any, k string) any {
 }
 
 // storeUser writes u the way the store is expected to.
-func storeUser(t *testing.T, db *sql.DB, dir string, u map[string]any) {
+func storeUser(t *testing.T, db testDB, dir string, u map[string]any) {
 	t.Helper()
 	name, _ := u["name"].(map[string]any)
 	meta, _ := u["meta"].(map[string]any)
@@ -153,13 +185,13 @@ func storeUser(t *testing.T, db *sql.DB, dir string, u map[string]any) {
 type attrGen struct {
 	path   string
 	values []any
-	ops    []Op
+	ops    []scimfilter.Op
 }
 
 var (
-	strOps  = []Op{Eq, Ne, Co, Sw, Ew, Gt, Lt, Pr}
-	boolOps = []Op{Eq, Ne, Pr}
-	timeOps = []Op{Eq, Ne, Gt, Ge, Lt, Le, Pr}
+	strOps  = []scimfilter.Op{scimfilter.Eq, scimfilter.Ne, scimfilter.Co, scimfilter.Sw, scimfilter.Ew, scimfilter.Gt, scimfilter.Lt, scimfilter.Pr}
+	boolOps = []scimfilter.Op{scimfilter.Eq, scimfilter.Ne, scimfilter.Pr}
+	timeOps = []scimfilter.Op{scimfilter.Eq, scimfilter.Ne, scimfilter.Gt, scimfilter.Ge, scimfilter.Lt, scimfilter.Le, scimfilter.Pr}
 )
 
 func substrings(pool []any) []any {
@@ -201,15 +233,15 @@ var emailSubs = []attrGen{
 func genCompare(r *rand.Rand, attrs []attrGen) string {
 	a := pick(r, attrs)
 	op := pick(r, a.ops)
-	if op == Pr {
+	if op == scimfilter.Pr {
 		return a.path + " pr"
 	}
 	v := pick(r, a.values)
-	if (op == Eq || op == Ne) && r.IntN(15) == 0 {
+	if (op == scimfilter.Eq || op == scimfilter.Ne) && r.IntN(15) == 0 {
 		v = nil
 	}
 	k := r.IntN(3) // operators are case-insensitive
-	return a.path + " " + strings.ToUpper(string(op))[:k] + string(op)[k:] + " " + literal(v)
+	return a.path + " " + strings.ToUpper(string(op))[:k] + string(op)[k:] + " " + lit(v)
 }
 
 func genFilter(r *rand.Rand, depth int, attrs []attrGen, inner []attrGen) string {
@@ -235,21 +267,92 @@ func genFilter(r *rand.Rand, depth int, attrs []attrGen, inner []attrGen) string
 	}
 }
 
-func openDB(t *testing.T) *sql.DB {
+// testDB is a database of one engine for the translation tests, taking
+// '?' placeholders on both.
+type testDB struct {
+	*sql.DB
+	rebind func(string) string
+}
+
+func (d testDB) Exec(q string, args ...any) (sql.Result, error) {
+	return d.DB.Exec(d.rebind(q), args...)
+}
+
+func (d testDB) Query(q string, args ...any) (*sql.Rows, error) {
+	return d.DB.Query(d.rebind(q), args...)
+}
+
+// openDB makes the tables in an in-memory SQLite database, or in a fresh
+// schema of the PostgreSQL test database.
+func openDB(t *testing.T, engine string) testDB {
 	t.Helper()
-	db, err := sql.Open("sqlite", ":memory:")
+	dsn, driver := ":memory:", "sqlite"
+	if engine == Postgres {
+		driver, dsn = "pgx", postgresSchema(t)
+	}
+	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	db.SetMaxOpenConns(1)
 	t.Cleanup(func() { db.Close() })
-	if _, err := db.Exec(schemaSQL); err != nil {
-		t.Fatal(err)
+	for _, stmt := range strings.Split(schemaSQL, ";") {
+		if strings.TrimSpace(stmt) == "" {
+			continue
+		}
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
 	}
-	return db
+	return testDB{DB: db, rebind: (&Store{engine: engine}).rebind}
 }
 
-func queryIDs(t *testing.T, db *sql.DB, q string, args []any) map[string]bool {
+// postgresSchema returns the URL of a fresh schema of the test database
+// (ROSTER_TEST_DATABASE_URL), dropped after the test. This package's tests
+// cannot use internal/testenv, which imports the store.
+func postgresSchema(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("ROSTER_TEST_DATABASE_URL")
+	if base == "" {
+		if os.Getenv("ROSTER_TEST_REQUIRE_SERVICES") == "1" {
+			t.Fatal("PostgreSQL is required (ROSTER_TEST_REQUIRE_SERVICES=1) but ROSTER_TEST_DATABASE_URL is not set")
+		}
+		t.Skip("PostgreSQL not available; set ROSTER_TEST_DATABASE_URL")
+	}
+	db, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	b := make([]byte, 6)
+	crand.Read(b)
+	schema := "t_" + hex.EncodeToString(b)
+	if _, err := db.Exec("CREATE SCHEMA " + schema); err != nil {
+		t.Fatalf("PostgreSQL at ROSTER_TEST_DATABASE_URL: %v", err)
+	}
+	t.Cleanup(func() {
+		if db, err := sql.Open("pgx", base); err == nil {
+			db.Exec("DROP SCHEMA " + schema + " CASCADE")
+			db.Close()
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func engines(t *testing.T, fn func(t *testing.T, engine string)) {
+	for _, e := range []string{SQLite, Postgres} {
+		t.Run(e, func(t *testing.T) { fn(t, e) })
+	}
+}
+
+func queryIDs(t *testing.T, db testDB, q string, args []any) map[string]bool {
 	t.Helper()
 	rows, err := db.Query(q, args...)
 	if err != nil {
@@ -279,15 +382,15 @@ func keys(m map[string]bool) []string {
 	return out
 }
 
-// checkSQL runs filter through ToSQL on db and compares with Match over all
+// checkSQL runs filter through filterSQL on db and compares with scimfilter.Match over all
 // resources. It reports whether the translation was exact.
-func checkSQL(t *testing.T, db *sql.DB, table, alias string, m Mapping, resources map[string]map[string]any, filter string) (exact bool) {
+func checkSQL(t *testing.T, db testDB, table, alias string, m sqlMapping, resources map[string]map[string]any, filter string) (exact bool) {
 	t.Helper()
-	e, err := Parse(filter)
+	e, err := scimfilter.Parse(filter)
 	if err != nil {
-		t.Fatalf("Parse(%q): %v", filter, err)
+		t.Fatalf("scimfilter.Parse(%q): %v", filter, err)
 	}
-	cond, args, exact := ToSQL(e, m)
+	cond, args, exact := filterSQL(e, m)
 	if n := strings.Count(cond, "?"); n != len(args) {
 		t.Fatalf("%q: %d placeholders, %d args: %s", filter, n, len(args), cond)
 	}
@@ -295,7 +398,7 @@ func checkSQL(t *testing.T, db *sql.DB, table, alias string, m Mapping, resource
 	got := queryIDs(t, db, q, append([]any{"d1"}, args...))
 	want := map[string]bool{}
 	for id, res := range resources {
-		if Match(e, res, nil) {
+		if scimfilter.Match(e, res, nil) {
 			want[id] = true
 		}
 	}
@@ -306,12 +409,12 @@ func checkSQL(t *testing.T, db *sql.DB, table, alias string, m Mapping, resource
 	}
 	post := map[string]bool{}
 	for id := range got {
-		if Match(e, resources[id], nil) {
+		if scimfilter.Match(e, resources[id], nil) {
 			post[id] = true
 		}
 	}
 	if len(post) != len(want) {
-		t.Errorf("filter %q: post-filtered SQL %v != Match %v", filter, keys(post), keys(want))
+		t.Errorf("filter %q: post-filtered SQL %v != scimfilter.Match %v", filter, keys(post), keys(want))
 	}
 	if exact && len(got) != len(want) {
 		extra := []string{}
@@ -325,8 +428,12 @@ func checkSQL(t *testing.T, db *sql.DB, table, alias string, m Mapping, resource
 	return exact
 }
 
-func TestToSQLUsersAgainstSQLite(t *testing.T) {
-	db := openDB(t)
+// TestFilterSQLUsers compares the translation of user filters with Match,
+// on both engines.
+func TestFilterSQLUsers(t *testing.T) { engines(t, testFilterSQLUsers) }
+
+func testFilterSQLUsers(t *testing.T, engine string) {
+	db := openDB(t, engine)
 	r := rand.New(rand.NewPCG(1, 2))
 	users := map[string]map[string]any{}
 	for i := 0; i < 200; i++ {
@@ -365,7 +472,7 @@ func TestToSQLUsersAgainstSQLite(t *testing.T) {
 		`urn:ietf:params:scim:schemas:core:2.0:User:userName EQ "jdoe@x.org"`,
 	}
 	for _, f := range mustBeExact {
-		if !checkSQL(t, db, "mirror_users", "u", UserMapping, users, f) {
+		if !checkSQL(t, db, "mirror_users", "u", userSQL, users, f) {
 			t.Errorf("%q: translation not exact", f)
 		}
 	}
@@ -381,7 +488,7 @@ func TestToSQLUsersAgainstSQLite(t *testing.T) {
 		`emails pr`,
 	}
 	for _, f := range mustBeInexact {
-		if checkSQL(t, db, "mirror_users", "u", UserMapping, users, f) {
+		if checkSQL(t, db, "mirror_users", "u", userSQL, users, f) {
 			t.Errorf("%q: translation claims to be exact", f)
 		}
 	}
@@ -390,11 +497,11 @@ func TestToSQLUsersAgainstSQLite(t *testing.T) {
 	const n = 1200
 	for i := 0; i < n; i++ {
 		f := genFilter(r, r.IntN(4), userAttrs, emailSubs)
-		if _, err := Parse(f); err != nil {
+		if _, err := scimfilter.Parse(f); err != nil {
 			continue // e.g. "gt null"
 		}
 		parsed++
-		if checkSQL(t, db, "mirror_users", "u", UserMapping, users, f) {
+		if checkSQL(t, db, "mirror_users", "u", userSQL, users, f) {
 			exact++
 		}
 		if t.Failed() {
@@ -407,8 +514,12 @@ func TestToSQLUsersAgainstSQLite(t *testing.T) {
 	}
 }
 
-func TestToSQLGroupsAgainstSQLite(t *testing.T) {
-	db := openDB(t)
+// TestFilterSQLGroups compares the translation of group filters with
+// Match, on both engines.
+func TestFilterSQLGroups(t *testing.T) { engines(t, testFilterSQLGroups) }
+
+func testFilterSQLGroups(t *testing.T, engine string) {
+	db := openDB(t, engine)
 	r := rand.New(rand.NewPCG(3, 4))
 	groups := map[string]map[string]any{}
 	gnames := []any{"Engineering", "engineering", "ENG", "Sales & Marketing", "İnsan Kaynakları", "a_b%"}
@@ -439,8 +550,8 @@ func TestToSQLGroupsAgainstSQLite(t *testing.T) {
 		{"displayName", substrings(gnames), strOps},
 		{"externalId", extIDs, strOps},
 		{"id", []any{"g01", "G01", "g0"}, strOps},
-		{"members", []any{"u1", "U1", "u3", "nobody"}, []Op{Eq, Ne, Pr}},
-		{"members.value", []any{"u1", "U1", "u3"}, []Op{Eq, Ne, Pr, Sw}},
+		{"members", []any{"u1", "U1", "u3", "nobody"}, []scimfilter.Op{scimfilter.Eq, scimfilter.Ne, scimfilter.Pr}},
+		{"members.value", []any{"u1", "U1", "u3"}, []scimfilter.Op{scimfilter.Eq, scimfilter.Ne, scimfilter.Pr, scimfilter.Sw}},
 	}
 	for _, f := range []string{
 		`displayName eq "Engineering"`,
@@ -450,23 +561,23 @@ func TestToSQLGroupsAgainstSQLite(t *testing.T) {
 		`members eq "U1"`,
 		`displayName sw "eng" and members[value eq "u3"]`,
 	} {
-		if !checkSQL(t, db, "mirror_groups", "g", GroupMapping, groups, f) {
+		if !checkSQL(t, db, "mirror_groups", "g", groupSQL, groups, f) {
 			t.Errorf("%q: translation not exact", f)
 		}
 	}
 	for i := 0; i < 1000; i++ {
 		f := genFilter(r, r.IntN(3), attrs, nil)
-		if _, err := Parse(f); err != nil {
+		if _, err := scimfilter.Parse(f); err != nil {
 			continue
 		}
-		checkSQL(t, db, "mirror_groups", "g", GroupMapping, groups, f)
+		checkSQL(t, db, "mirror_groups", "g", groupSQL, groups, f)
 		if t.Failed() {
 			break
 		}
 	}
 }
 
-func TestToSQLShapes(t *testing.T) {
+func TestFilterSQLShapes(t *testing.T) {
 	tests := []struct {
 		filter string
 		cond   string
@@ -487,18 +598,44 @@ func TestToSQLShapes(t *testing.T) {
 		{`displayName pr`, `(u.display_name IS NOT NULL AND u.display_name <> '')`, nil, true},
 	}
 	for _, tc := range tests {
-		e, err := Parse(tc.filter)
+		e, err := scimfilter.Parse(tc.filter)
 		if err != nil {
 			t.Fatal(err)
 		}
-		cond, args, exact := ToSQL(e, UserMapping)
+		cond, args, exact := filterSQL(e, userSQL)
 		if cond != tc.cond || fmt.Sprint(args) != fmt.Sprint(tc.args) || exact != tc.exact {
-			t.Errorf("ToSQL(%q) =\n  %s %v %v\nwant\n  %s %v %v", tc.filter, cond, args, exact, tc.cond, tc.args, tc.exact)
+			t.Errorf("filterSQL(%q) =\n  %s %v %v\nwant\n  %s %v %v", tc.filter, cond, args, exact, tc.cond, tc.args, tc.exact)
 		}
 	}
-	e, _ := Parse(`members[value eq "id"]`)
-	cond, args, exact := ToSQL(e, GroupMapping)
+	e, _ := scimfilter.Parse(`members[value eq "id"]`)
+	cond, args, exact := filterSQL(e, groupSQL)
 	if want := `EXISTS (SELECT 1 FROM mirror_members m WHERE (m.directory_id = g.directory_id AND m.group_id = g.id) AND m.member_id = ?)`; cond != want || !exact || fmt.Sprint(args) != "[id]" {
 		t.Errorf("members: %s %v %v", cond, args, exact)
 	}
+}
+
+// FuzzFilterSQL checks that every parsed filter translates to a condition
+// with as many placeholders as arguments, for users and groups.
+func FuzzFilterSQL(f *testing.F) {
+	for _, s := range []string{
+		`userName eq "bjensen@example.com"`,
+		`emails[type eq "work" and primary eq true].value eq "x@y.com"`,
+		`userName sw "j" and not (active eq false)`,
+		`members[value eq "u1" or value eq "u2"] and displayName co "?"`,
+		`displayName eq "it's ? here" or title pr`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		e, err := scimfilter.Parse(s)
+		if err != nil {
+			return
+		}
+		for _, m := range []sqlMapping{userSQL, groupSQL} {
+			cond, args, _ := filterSQL(e, m)
+			if strings.Count(cond, "?") != len(args) {
+				t.Fatalf("filterSQL(%q): %q has %d args", s, cond, len(args))
+			}
+		}
+	})
 }

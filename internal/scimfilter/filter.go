@@ -1,6 +1,6 @@
-// Package filter parses SCIM 2.0 filter expressions (RFC 7644 §3.4.2.2),
-// evaluates them against resources decoded as map[string]any, and translates
-// them to SQL conditions so that list requests are answered through indexes.
+// Package scimfilter parses SCIM 2.0 filter expressions (RFC 7644 §3.4.2.2)
+// and evaluates them against resources decoded as map[string]any. The store
+// translates the parsed filters to SQL against its own tables.
 //
 // Parsing is delegated to github.com/scim2/filter-parser/v2. A thin
 // pre-processing step works around what that parser does not accept although
@@ -15,7 +15,7 @@
 //   - JSON string escapes are decoded (the library returns them raw) and
 //     lower-case hex digits in \u escapes are accepted;
 //   - surrounding white space, tabs and new lines are tolerated.
-package filter
+package scimfilter
 
 import (
 	"encoding/json"
