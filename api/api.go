@@ -88,6 +88,7 @@ func (s *Server) Handler() http.Handler {
 	h("GET /api/v1/teams/{team}/directories", s.listDirectories)
 	h("GET /api/v1/teams/{team}/directories/{dir}", s.getDirectory)
 	h("PATCH /api/v1/teams/{team}/directories/{dir}", s.patchDirectory)
+	h("DELETE /api/v1/teams/{team}/directories/{dir}", s.deleteDirectory)
 	h("POST /api/v1/teams/{team}/directories/{dir}/preview", s.previewDirectory)
 	h("POST /api/v1/teams/{team}/directories/{dir}/sync", s.syncDirectory)
 	h("POST /api/v1/teams/{team}/directories/{dir}/approve", s.approveDirectory)

@@ -16,6 +16,7 @@ import (
 	"github.com/roster-dev/roster/internal/secret"
 	"github.com/roster-dev/roster/store"
 	"github.com/roster-dev/roster/sync/poll"
+	"github.com/roster-dev/roster/sync/reconcile"
 )
 
 // SCIMTokenPrefix starts every SCIM bearer token roster issues.
@@ -383,6 +384,27 @@ func (s *Server) patchDirectory(w http.ResponseWriter, r *http.Request) *apiErro
 		return internal(err)
 	}
 	writeJSON(w, http.StatusOK, s.directoryJSON(r, updated, &c))
+	return nil
+}
+
+// deleteDirectory removes a directory: its members leave the roster with
+// events, its SCIM token stops working at once (the SCIM server's cache is
+// dropped), and its polls stop: the scheduler drops its schedule at its
+// next look at the directory list, and a poll or reconcile already queued
+// finds no directory and does nothing.
+func (s *Server) deleteDirectory(w http.ResponseWriter, r *http.Request) *apiError {
+	d, aerr := s.directory(r)
+	if aerr != nil {
+		return aerr
+	}
+	if _, err := reconcile.RemoveDirectory(r.Context(), s.Store, d.ID); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return errorf(http.StatusNotFound, CodeNotFound, "no directory %q in team %q", d.ID, d.TeamID)
+		}
+		return internal(err)
+	}
+	s.changed()
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 

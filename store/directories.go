@@ -182,3 +182,34 @@ func (s *Store) TouchDirectorySync(ctx context.Context, id string, at time.Time)
 		return err
 	})
 }
+
+// DeleteDirectory removes a directory and everything roster holds of it:
+// its mirror, its roster members and groups, its pending work, and the
+// spend limits set on its groups. The feed keeps its events. The caller
+// appends the removal events in the same transaction (sync/reconcile does).
+func (tx *Tx) DeleteDirectory(ctx context.Context, id string) error {
+	for _, q := range []string{
+		"DELETE FROM group_limits WHERE group_id IN (SELECT id FROM mirror_groups WHERE directory_id = ?)",
+		"DELETE FROM group_limits WHERE group_id IN (SELECT group_id FROM roster_groups WHERE directory_id = ?)",
+		"DELETE FROM member_groups WHERE directory_id = ?",
+		"DELETE FROM members WHERE directory_id = ?",
+		"DELETE FROM roster_groups WHERE directory_id = ?",
+		"DELETE FROM mirror_members WHERE directory_id = ?",
+		"DELETE FROM mirror_user_emails WHERE directory_id = ?",
+		"DELETE FROM mirror_users WHERE directory_id = ?",
+		"DELETE FROM mirror_groups WHERE directory_id = ?",
+		"DELETE FROM dirty WHERE directory_id = ?",
+	} {
+		if _, err := tx.exec(ctx, q, id); err != nil {
+			return fmt.Errorf("delete directory %s: %w", id, err)
+		}
+	}
+	res, err := tx.exec(ctx, "DELETE FROM directories WHERE id = ?", id)
+	if err != nil {
+		return fmt.Errorf("delete directory %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

@@ -199,3 +199,75 @@ func TestRosterFromSCIM(t *testing.T) {
 		}
 	})
 }
+
+// TestDeleteDirectory: deleting a directory takes its members off the
+// roster with events, stops its token, and leaves other directories alone.
+func TestDeleteDirectory(t *testing.T) {
+	forModes(t, func(t *testing.T, r *Roster) {
+		dir := r.NewSCIMTeam(10000)
+		for _, u := range []string{"ann", "bob"} {
+			resp := r.SCIM(dir, "POST", "/Users", map[string]any{
+				"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": u + "@example.com", "active": true,
+			})
+			if resp.Status != 201 {
+				t.Fatalf("create user = %s", resp)
+			}
+		}
+		if resp := r.SCIM(dir, "POST", "/Groups", map[string]any{"displayName": "Eng"}); resp.Status != 201 {
+			t.Fatalf("create group = %s", resp)
+		}
+		r.WaitRoster(dir.TeamID, "ann@example.com", "bob@example.com")
+		// A second directory of the same team keeps its member.
+		other := r.MustAdmin(201, "POST", "/teams/"+dir.TeamID+"/directories", map[string]any{"type": "scim"})
+		od := Directory{TeamID: dir.TeamID, ID: other["id"].(string), BaseURL: other["scim"].(map[string]any)["base_url"].(string), Token: other["scim"].(map[string]any)["token"].(string)}
+		if resp := r.SCIM(od, "POST", "/Users", map[string]any{"userName": "cat@example.com"}); resp.Status != 201 {
+			t.Fatalf("create user in the other directory = %s", resp)
+		}
+		r.WaitRoster(dir.TeamID, "ann@example.com", "bob@example.com", "cat@example.com")
+		feed := r.MustAdmin(200, "GET", "/teams/"+dir.TeamID+"/events?limit=1000", nil)
+		after := feed["next_cursor"]
+
+		if resp := r.Admin("DELETE", "/teams/"+dir.TeamID+"/directories/"+dir.ID, nil); resp.Status != 204 {
+			t.Fatalf("DELETE directory = %s, want 204", resp)
+		}
+		ms := r.Members(dir.TeamID)
+		if len(ms) != 1 || ms[0]["email"] != "cat@example.com" {
+			t.Fatalf("members after delete = %v, want only cat@example.com", ms)
+		}
+		evs := r.MustAdmin(200, "GET", fmt.Sprintf("/teams/%s/events?after=%v&limit=1000", dir.TeamID, after), nil)["events"].([]any)
+		removed := map[string]bool{}
+		deleted := 0
+		for _, e := range evs {
+			ev := e.(map[string]any)
+			switch ev["type"] {
+			case "member.removed":
+				removed[fmt.Sprint(ev["data"].(map[string]any)["member"].(map[string]any)["email"])] = true
+			case "group.deleted":
+				deleted++
+			}
+		}
+		if !removed["ann@example.com"] || !removed["bob@example.com"] || len(removed) != 2 || deleted != 1 {
+			t.Fatalf("events after delete: removed %v, groups deleted %d; want ann and bob, 1 group (%v)", removed, deleted, evs)
+		}
+		if resp := r.SCIM(dir, "GET", "/Users", nil); resp.Status != 401 && resp.Status != 404 {
+			t.Fatalf("SCIM with the deleted directory's token = %s, want 401 or 404", resp)
+		}
+		if resp := r.Admin("GET", "/teams/"+dir.TeamID+"/directories/"+dir.ID, nil); resp.Status != 404 {
+			t.Fatalf("GET deleted directory = %s, want 404", resp)
+		}
+		if resp := r.Admin("DELETE", "/teams/"+dir.TeamID+"/directories/"+dir.ID, nil); resp.Status != 404 {
+			t.Fatalf("second DELETE = %s, want 404", resp)
+		}
+		if resp := r.SCIM(od, "GET", "/Users", nil); resp.Status != 200 {
+			t.Fatalf("the other directory's SCIM = %s, want 200", resp)
+		}
+		ts := r.MustAdmin(200, "GET", "/teams", nil)["teams"].([]any)
+		found := false
+		for _, tm := range ts {
+			found = found || tm.(map[string]any)["id"] == dir.TeamID
+		}
+		if !found {
+			t.Fatalf("GET /teams = %v, want the team %s listed", ts, dir.TeamID)
+		}
+	})
+}

@@ -496,3 +496,58 @@ func TestLimitSourcesMatchTheStore(t *testing.T) {
 		t.Fatalf("rules sources %q, %q; store sources %q, %q", rules.SourceGroup, rules.SourceTeamDefault, store.SourceGroup, store.SourceTeamDefault)
 	}
 }
+
+func TestRemoveDirectory(t *testing.T) {
+	for _, e := range testenv.Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			f := newFixture(t, e, cents(1000))
+			f.user("ann", true)
+			f.user("bob", true)
+			f.user("cat", false)
+			f.group("eng", "Eng")
+			f.add("eng", "ann", "bob")
+			f.limit("eng", true, cents(5000))
+			f.reconcile()
+			if got := len(f.roster()); got != 2 {
+				t.Fatalf("roster before: %d members, want 2", got)
+			}
+			f.events()
+			evs, err := reconcile.RemoveDirectory(f.ctx, f.s, f.dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var types []string
+			for _, ev := range evs {
+				types = append(types, ev.Type)
+			}
+			sort.Strings(types)
+			if diff := cmp.Diff([]string{"group.deleted", "member.removed", "member.removed"}, types); diff != "" {
+				t.Errorf("events (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff([]string{"group.deleted", "member.removed", "member.removed"}, sortedCopy(f.events())); diff != "" {
+				t.Errorf("feed (-want +got):\n%s", diff)
+			}
+			if _, err := f.s.GetDirectory(f.ctx, f.dir); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("directory after removal: err = %v, want ErrNotFound", err)
+			}
+			if got := f.roster(); len(got) != 0 {
+				t.Fatalf("roster after removal: %v", got)
+			}
+			if lim, err := f.s.GroupLimits(f.ctx, f.team); err != nil || len(lim) != 0 {
+				t.Fatalf("group limits after removal: %v, %v", lim, err)
+			}
+			if n, err := f.s.CountDirty(f.ctx, f.dir); err != nil || n != 0 {
+				t.Fatalf("pending after removal: %d, %v", n, err)
+			}
+			if _, err := reconcile.RemoveDirectory(f.ctx, f.s, f.dir); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("second removal: err = %v, want ErrNotFound", err)
+			}
+		})
+	}
+}
+
+func sortedCopy(s []string) []string {
+	out := append([]string(nil), s...)
+	sort.Strings(out)
+	return out
+}
