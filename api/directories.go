@@ -132,6 +132,11 @@ func (s *Server) directoryJSON(r *http.Request, d *store.Directory, counts *stor
 	} else {
 		out["review"] = nil
 	}
+	if len(d.LastPoll) > 0 {
+		out["last_poll"] = d.LastPoll
+	} else if s.Types[d.Type].Polled {
+		out["last_poll"] = nil
+	}
 	if dt, ok := s.Types[d.Type]; ok {
 		if dt.Polled {
 			if dt.Redact != nil {

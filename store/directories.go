@@ -34,19 +34,22 @@ type Directory struct {
 	CursorKind string
 	LastFullAt *time.Time
 	// Review holds what a held-back poll would remove (deletion guard).
-	Review    json.RawMessage
+	Review json.RawMessage
+	// LastPoll is what the last poll cost and how it ended, as the poller
+	// wrote it.
+	LastPoll  json.RawMessage
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
 
-const dirCols = "id, team_id, type, name, settings, token_hash, state, last_sync_at, last_error, cursor, cursor_kind, last_full_at, review, created_at, updated_at"
+const dirCols = "id, team_id, type, name, settings, token_hash, state, last_sync_at, last_error, cursor, cursor_kind, last_full_at, review, created_at, updated_at, last_poll"
 
 func scanDirectory(row interface{ Scan(...any) error }) (*Directory, error) {
 	var d Directory
-	var settings, cursor, review string
+	var settings, cursor, review, lastPoll string
 	var lastSync, lastFull sql.NullInt64
 	var created, updated int64
-	if err := row.Scan(&d.ID, &d.TeamID, &d.Type, &d.Name, &settings, &d.TokenHash, &d.State, &lastSync, &d.LastError, &cursor, &d.CursorKind, &lastFull, &review, &created, &updated); err != nil {
+	if err := row.Scan(&d.ID, &d.TeamID, &d.Type, &d.Name, &settings, &d.TokenHash, &d.State, &lastSync, &d.LastError, &cursor, &d.CursorKind, &lastFull, &review, &created, &updated, &lastPoll); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, ErrNotFound
 		}
@@ -58,6 +61,9 @@ func scanDirectory(row interface{ Scan(...any) error }) (*Directory, error) {
 	}
 	if review != "" {
 		d.Review = json.RawMessage(review)
+	}
+	if lastPoll != "" {
+		d.LastPoll = json.RawMessage(lastPoll)
 	}
 	d.LastSyncAt, d.LastFullAt = nullTime(lastSync), nullTime(lastFull)
 	d.CreatedAt, d.UpdatedAt = fromMicros(created), fromMicros(updated)
@@ -81,9 +87,9 @@ func (tx *Tx) CreateDirectory(ctx context.Context, d *Directory) error {
 	if len(d.Settings) == 0 {
 		d.Settings = json.RawMessage("{}")
 	}
-	_, err := tx.exec(ctx, "INSERT INTO directories ("+dirCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	_, err := tx.exec(ctx, "INSERT INTO directories ("+dirCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		d.ID, d.TeamID, d.Type, d.Name, string(d.Settings), d.TokenHash, d.State, optMicros(d.LastSyncAt), d.LastError,
-		string(d.Cursor), d.CursorKind, optMicros(d.LastFullAt), string(d.Review), micros(now), micros(now))
+		string(d.Cursor), d.CursorKind, optMicros(d.LastFullAt), string(d.Review), micros(now), micros(now), string(d.LastPoll))
 	if isUniqueViolation(err) {
 		return fmt.Errorf("directory %s: %w", d.ID, ErrConflict)
 	}
@@ -93,9 +99,9 @@ func (tx *Tx) CreateDirectory(ctx context.Context, d *Directory) error {
 // UpdateDirectory writes every mutable field of d.
 func (tx *Tx) UpdateDirectory(ctx context.Context, d *Directory) error {
 	d.UpdatedAt = time.Now().UTC()
-	res, err := tx.exec(ctx, "UPDATE directories SET name = ?, settings = ?, token_hash = ?, state = ?, last_sync_at = ?, last_error = ?, cursor = ?, cursor_kind = ?, last_full_at = ?, review = ?, updated_at = ? WHERE id = ?",
+	res, err := tx.exec(ctx, "UPDATE directories SET name = ?, settings = ?, token_hash = ?, state = ?, last_sync_at = ?, last_error = ?, cursor = ?, cursor_kind = ?, last_full_at = ?, review = ?, updated_at = ?, last_poll = ? WHERE id = ?",
 		d.Name, string(d.Settings), d.TokenHash, d.State, optMicros(d.LastSyncAt), d.LastError, string(d.Cursor), d.CursorKind,
-		optMicros(d.LastFullAt), string(d.Review), micros(d.UpdatedAt), d.ID)
+		optMicros(d.LastFullAt), string(d.Review), micros(d.UpdatedAt), string(d.LastPoll), d.ID)
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ import (
 )
 
 // latestVersion is the number of the last file in migrations/.
-const latestVersion = 2
+const latestVersion = 3
 
 // rawDB opens an empty database of the engine without the store, and says
 // how store.Open reaches it (url, dataDir).
@@ -179,8 +179,9 @@ func TestOpenAdoptsLegacyRunner(t *testing.T) {
 }
 
 // TestSecondMigrationApplies migrates a database to version 1 with goose,
-// as a roster of that version left it, and opens it: 0002 applies on what
-// 0001 created.
+// as a roster of that version left it, and opens it: 0002 and 0003 apply
+// on what 0001 created, and a directory stored at version 1 reads and
+// takes the column 0003 adds.
 func TestSecondMigrationApplies(t *testing.T) {
 	for _, e := range testenv.Engines() {
 		t.Run(e.Name, func(t *testing.T) {
@@ -200,12 +201,27 @@ func TestSecondMigrationApplies(t *testing.T) {
 			if _, err := db.Exec("INSERT INTO teams (id, name, plan, created_at, updated_at) VALUES ('t1', 'One', 'enterprise', 1, 1)"); err != nil {
 				t.Fatal(err)
 			}
+			if _, err := db.Exec("INSERT INTO directories (id, team_id, type, token_hash, created_at, updated_at) VALUES ('d1', 't1', 'ldap', '', 1, 1)"); err != nil {
+				t.Fatal(err)
+			}
 			db.Close()
 			s := openAt(t, url, dataDir)
 			defer s.Close()
 			checkLatest(t, s)
-			if tm, err := s.GetTeam(context.Background(), "t1"); err != nil || tm.Name != "One" {
+			ctx := context.Background()
+			if tm, err := s.GetTeam(ctx, "t1"); err != nil || tm.Name != "One" {
 				t.Fatalf("team after 0002: %+v, %v", tm, err)
+			}
+			d, err := s.GetDirectory(ctx, "d1")
+			if err != nil || d.LastPoll != nil {
+				t.Fatalf("directory after 0003: %+v, %v; want it with no last poll", d, err)
+			}
+			d.LastPoll = []byte(`{"requests":3}`)
+			if err := s.UpdateDirectory(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+			if d, err = s.GetDirectory(ctx, "d1"); err != nil || string(d.LastPoll) != `{"requests":3}` {
+				t.Fatalf("last_poll after an update: %+v, %v", d, err)
 			}
 		})
 	}

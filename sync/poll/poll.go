@@ -67,8 +67,10 @@ func (p *Poller) Poll(ctx context.Context, dirID string) error {
 		p.setState(ctx, dir, store.StateSyncing)
 	}
 	start := time.Now()
-	kind, err := p.poll(ctx, dir, typ, log)
+	var usage *connectors.Usage
+	kind, err := p.poll(ctx, dir, typ, log, &usage)
 	p.observe(dir.Type, kind, start, err)
+	p.recordPoll(ctx, dirID, lastPoll(kind, start, usage, err))
 	if errors.Is(err, errHeld) {
 		return nil
 	}
@@ -111,6 +113,51 @@ func (p *Poller) observeUsage(dirType string, u connectors.Usage) {
 	p.Metrics.PollItems.WithLabelValues(dirType).Add(float64(u.Items))
 	p.Metrics.PollThrottled.WithLabelValues(dirType).Add(float64(u.Throttled))
 	p.Metrics.PollRetries.WithLabelValues(dirType).Add(float64(u.Retries))
+}
+
+// LastPoll is what a poll cost and how it ended, kept on the directory.
+type LastPoll struct {
+	At         time.Time `json:"at"`
+	Kind       string    `json:"kind"`   // full or incremental
+	Result     string    `json:"result"` // ok, held or error
+	DurationMS float64   `json:"duration_ms"`
+	Error      string    `json:"error,omitempty"`
+	// The source's counts, for sources that keep them.
+	Requests  *int64 `json:"requests,omitempty"`
+	Pages     *int64 `json:"pages,omitempty"`
+	Items     *int64 `json:"items,omitempty"`
+	Throttled *int64 `json:"throttled,omitempty"`
+	Retries   *int64 `json:"retries,omitempty"`
+}
+
+func lastPoll(kind string, start time.Time, u *connectors.Usage, err error) LastPoll {
+	lp := LastPoll{At: start.UTC(), Kind: kind, Result: "ok", DurationMS: float64(time.Since(start).Microseconds()) / 1000}
+	switch {
+	case errors.Is(err, errHeld):
+		lp.Result = "held"
+	case err != nil:
+		lp.Result, lp.Error = "error", err.Error()
+	}
+	if u != nil {
+		lp.Requests, lp.Pages, lp.Items, lp.Throttled, lp.Retries = &u.Requests, &u.Pages, &u.Items, &u.Throttled, &u.Retries
+	}
+	return lp
+}
+
+// recordPoll keeps what the poll cost on the directory, for the admin API.
+func (p *Poller) recordPoll(ctx context.Context, dirID string, lp LastPoll) {
+	b, _ := json.Marshal(lp)
+	err := p.Store.WithTx(ctx, func(tx *store.Tx) error {
+		d, err := tx.GetDirectory(ctx, dirID)
+		if err != nil {
+			return err
+		}
+		d.LastPoll = b
+		return tx.UpdateDirectory(ctx, d)
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		p.logger().Warn("record poll", "directory", dirID, "err", err)
+	}
 }
 
 // recordFailure puts a failed poll's error on the directory. Stale beats
@@ -160,7 +207,7 @@ func (l listing) needsWholeMirror() bool { return l.snap != nil || l.delta.Prese
 // listing to ask for: what changed since the cursor when the source can
 // say and the last full listing is recent enough (full_sync_every), else
 // everything. It returns the kind of poll it ran, for metrics.
-func (p *Poller) poll(ctx context.Context, dir *store.Directory, typ connectors.Type, log *slog.Logger) (string, error) {
+func (p *Poller) poll(ctx context.Context, dir *store.Directory, typ connectors.Type, log *slog.Logger, usage **connectors.Usage) (string, error) {
 	cfg, err := typ.Load(dir.Settings)
 	if err != nil {
 		return "full", err
@@ -173,7 +220,11 @@ func (p *Poller) poll(ctx context.Context, dir *store.Directory, typ connectors.
 		defer c.Close()
 	}
 	if m, ok := src.(connectors.Meter); ok {
-		defer func() { p.observeUsage(dir.Type, m.Usage()) }()
+		defer func() {
+			u := m.Usage()
+			*usage = &u
+			p.observeUsage(dir.Type, u)
+		}()
 	}
 	ps := cfg.Polling()
 	guard := guardOf(ps)
