@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -261,8 +262,11 @@ func (c *Client) send(ctx context.Context, ep *Endpoint, ev Event, a *Attempt) {
 		a.Outcome = Gone
 		a.Error = "HTTP 410 Gone: the receiver asked to stop; endpoint disabled"
 	case code >= 300 && code < 400:
-		loc := resp.Header.Get("Location")
-		fail("HTTP %d: redirects are not followed (Location: %s); point the endpoint at the final URL", code, redactURL(loc))
+		if loc := resp.Header.Get("Location"); loc != "" {
+			fail("HTTP %d: redirects are not followed (Location: %s); point the endpoint at the final URL", code, redactURL(loc))
+		} else {
+			fail("HTTP %d: redirects are not followed", code)
+		}
 	default:
 		fail("HTTP %d", code)
 	}
@@ -292,6 +296,9 @@ func (c *Client) describe(ctx context.Context, err error) string {
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return "the receiver closed the connection without a full answer"
+	}
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
 		if dnsErr.IsNotFound {
@@ -301,7 +308,19 @@ func (c *Client) describe(ctx context.Context, err error) string {
 	}
 	var opErr *net.OpError
 	if errors.As(err, &opErr) {
-		return "connect: " + opErr.Error()
+		inner := opErr.Err
+		var se *os.SyscallError
+		if errors.As(inner, &se) {
+			inner = se.Err
+		}
+		verb := map[string]string{"dial": "connect to", "read": "read from", "write": "write to"}[opErr.Op]
+		if verb == "" {
+			verb = opErr.Op
+		}
+		if opErr.Addr == nil {
+			return fmt.Sprintf("%s: %v", verb, inner)
+		}
+		return fmt.Sprintf("%s %v: %v", verb, opErr.Addr, inner)
 	}
 	return err.Error()
 }
