@@ -74,9 +74,6 @@ type Result struct {
 func (r *Runner) Run(ctx context.Context, ep *Endpoint, src EventSource, sink StateSink) (Result, error) {
 	var res Result
 	now := r.now()
-	if ep.State.Status == "" {
-		ep.State.Status = Active
-	}
 	if ep.State.Status == Disabled {
 		return res, nil
 	}
