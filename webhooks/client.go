@@ -178,15 +178,18 @@ func NewClient(opts Options) *Client {
 		Control:  guardControl(opts.AllowPrivateNetworks),
 	}
 	tr := &http.Transport{
-		Proxy:                 nil,
-		DialContext:           dialer.DialContext,
-		TLSClientConfig:       opts.TLSConfig,
-		TLSHandshakeTimeout:   opts.Timeout,
-		ResponseHeaderTimeout: opts.Timeout,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          100,
-		MaxIdleConnsPerHost:   2,
-		IdleConnTimeout:       90 * time.Second,
+		// No proxy: the guard must judge the receiver's own address, not
+		// a proxy's.
+		Proxy:                  nil,
+		MaxResponseHeaderBytes: 64 << 10,
+		DialContext:            dialer.DialContext,
+		TLSClientConfig:        opts.TLSConfig,
+		TLSHandshakeTimeout:    opts.Timeout,
+		ResponseHeaderTimeout:  opts.Timeout,
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           100,
+		MaxIdleConnsPerHost:    2,
+		IdleConnTimeout:        90 * time.Second,
 	}
 	return &Client{
 		opts: opts,

@@ -37,9 +37,6 @@ var ErrStateChanged = errors.New("endpoint state changed meanwhile")
 type Runner struct {
 	Client *Client
 	Policy Policy // zero fields take DefaultPolicy's
-	// Now is the clock that decides whether a retry is due; nil is
-	// time.Now. Give the Client the same one.
-	Now func() time.Time
 	// PageSize is how many events one EventsAfter call asks for; default
 	// 100.
 	PageSize int
@@ -154,12 +151,8 @@ func (r *Runner) Run(ctx context.Context, ep *Endpoint, src EventSource, sink St
 	}
 }
 
-func (r *Runner) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
-}
+// now is the Client's clock, which also stamps the attempts.
+func (r *Runner) now() time.Time { return r.Client.opts.Now() }
 
 // saveAttempt saves an attempt's outcome. A 2xx is saved even if ctx
 // ends now: the receiver has the event, and would otherwise get it once

@@ -39,7 +39,6 @@ func newRig(t *testing.T, types ...string) *rig {
 	r := &Runner{
 		Client: NewClient(Options{AllowPrivateNetworks: true, Now: clk.Now, Timeout: 2 * time.Second}),
 		Policy: Policy{Rand: fixedRand(0)},
-		Now:    clk.Now,
 		Logger: slog.New(slog.NewJSONHandler(&syncWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	return &rig{t: t, clk: clk, st: st, rc: rc, ep: ep, runner: r, logs: logs}
