@@ -1,11 +1,10 @@
 // Package gctune keeps garbage collection cheap while the heap is small.
 //
 // Go collects when the heap has grown by GOGC percent of what survived the
-// last collection. roster's live heap is small between bulk jobs (tens of
-// MiB), so at thousands of SCIM requests a second the default GOGC=100
-// collects several times a second; the mark phase then takes a processor
-// from the single SQLite writer and holds requests up. Under SCIM creates
-// on 2 cores, GOGC=400 gave about 17 % more throughput than 100.
+// last collection. roster's live heap is small between bulk jobs, so under
+// a steady SCIM load the default GOGC=100 collects many times a second; the
+// mark phase then takes a processor from the single SQLite writer and holds
+// requests up. docs/PERFORMANCE.md has what a higher GOGC was worth.
 //
 // The tuner gives every cycle at least a minimum headroom: after each
 // collection it sets GOGC to 100×headroom/live, kept between 100 and 800.
