@@ -1090,3 +1090,126 @@ func pollConnection(c *pollCase) {
 	}
 }
 
+// ---- a large directory ----
+
+const (
+	largeUsers  = 10000
+	largeGroups = 500
+)
+
+// TestPollerLarge syncs a 10,000-user, 500-group directory of each
+// provider's fake into the roster on each engine, then follows rounds of 10
+// changes, and logs what each poll cost (for docs/PERFORMANCE.md).
+// It runs alone, not beside the other tests, so that its times mean
+// something.
+func TestPollerLarge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 10,000-user directory per provider and engine; runs without -short")
+	}
+	for _, m := range Modes() {
+		for _, p := range pollerProviders() {
+			t.Run(m.Name+"/"+p.name, func(t *testing.T) {
+				r := Start(t, m)
+				pollLarge(newPollCase(t, r, p.new(t, fakeOpts{})))
+			})
+		}
+	}
+}
+
+func pollLarge(c *pollCase) {
+	t := c.t
+	groups := make([]string, largeGroups)
+	for g := range groups {
+		groups[g] = c.group(fmt.Sprintf("Group %03d", g))
+	}
+	people := make([]string, largeUsers)
+	for i := range people {
+		people[i] = c.user(fmt.Sprintf("u%05d", i), "User", fmt.Sprintf("N%05d", i), groups[i%largeGroups], groups[(i*7+3)%largeGroups])
+	}
+	for g := 0; g+1 < largeGroups; g += 50 {
+		c.nest(groups[g], groups[g+1])
+	}
+	want := len(c.m.roster().members)
+
+	c.f.resetCounts()
+	polled := c.metric("roster_poll_duration_seconds_sum")
+	sent := c.metric("roster_poll_requests_total")
+	start := time.Now()
+	c.create(nil)
+	c.waitCount(want)
+	e2e := time.Since(start)
+	t.Logf("%s full sync of %d users, %d groups: poll %v, to the roster %v; requests: %v by roster's count, %d at the fake (with the test connection)",
+		c.f.typ, largeUsers, largeGroups, c.since("roster_poll_duration_seconds_sum", polled), e2e.Round(time.Millisecond),
+		c.metric("roster_poll_requests_total")-sent, c.f.requests())
+	c.check("the full sync")
+
+	for round := 0; round < 3; round++ {
+		i := round * 10
+		// Ten changes: four renames (two with a new email), two disabled,
+		// one deleted, one new person in a group, one person joining a
+		// group and one leaving one.
+		c.rename(people[i], fmt.Sprintf("renamed%d-0", round), "Renamed", "Zero")
+		c.rename(people[i+1], fmt.Sprintf("renamed%d-1", round), "Renamed", "One")
+		c.rename(people[i+2], "", "Renamed", fmt.Sprint("Two", round))
+		c.rename(people[i+3], "", "Renamed", fmt.Sprint("Three", round))
+		c.disable(people[i+4])
+		c.disable(people[i+5])
+		c.deleteUser(people[i+6])
+		newcomer := c.user(fmt.Sprintf("new%d", round), "New", fmt.Sprint("Hire", round), groups[round])
+		c.add(groups[250+round], people[i+7])
+		c.remove(groups[(i+8)%largeGroups], people[i+8])
+		want = len(c.m.roster().members)
+		renamed := c.m.users[people[i]].email
+
+		c.f.resetCounts()
+		polled, sent = c.metric("roster_poll_duration_seconds_sum"), c.metric("roster_poll_requests_total")
+		start = time.Now()
+		c.r.MustAdmin(202, "POST", c.path("/sync"), nil)
+		c.waitEmails(c.m.users[newcomer].email, renamed)
+		e2e = time.Since(start)
+		c.waitCount(want)
+		reqs := c.f.requests()
+		t.Logf("%s incremental poll with 10 changes (round %d): poll %v, to the roster %v; requests: %v by roster's count, %d at the fake",
+			c.f.typ, round+1, c.since("roster_poll_duration_seconds_sum", polled), e2e.Round(time.Millisecond),
+			c.metric("roster_poll_requests_total")-sent, reqs)
+		if c.f.typ == "msgraph" && reqs > 3 {
+			t.Errorf("msgraph: an incremental poll with 10 changes sent %d requests, want at most 3 (users/delta, groups/delta, one $batch)", reqs)
+		}
+	}
+	c.check("after the incremental polls")
+}
+
+// since is how much a metric grew since it read from.
+func (c *pollCase) since(name string, from float64) time.Duration {
+	return time.Duration((c.metric(name) - from) * float64(time.Second)).Round(time.Millisecond)
+}
+
+// waitCount waits until the directory's roster holds n members with
+// nothing left to reconcile.
+func (c *pollCase) waitCount(n int) {
+	c.t.Helper()
+	Eventually(c.t, 120*time.Second, fmt.Sprintf("%d members", n), func() (bool, string) {
+		st := c.state()
+		return int(st["members"].(float64)) == n && st["pending_changes"].(float64) == 0,
+			fmt.Sprintf("%v members, %v pending, state %v", st["members"], st["pending_changes"], st["state"])
+	})
+}
+
+// waitEmails waits until each of emails is a member, asking as cheaply as
+// the API allows, so that the wait adds little to what it measures.
+func (c *pollCase) waitEmails(emails ...string) {
+	c.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for _, e := range emails {
+		for {
+			page := c.r.MustAdmin(200, "GET", "/teams/"+c.team+"/members?limit=1&email="+url.QueryEscape(e), nil)
+			if len(page["members"].([]any)) == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				c.t.Fatalf("%s is not a member after 60s", e)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+}
