@@ -399,6 +399,15 @@ func (s *Server) ShortPage(endpoint string, page int) {
 	s.addFault(&fault{endpoint: endpoint, page: page, kind: "short", times: 1})
 }
 
+// ClearFaults drops every fault not yet spent, ThrottleNext and
+// UnauthorizedNext included.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = nil
+	s.throttleNext, s.unauthorizedNext = 0, 0
+}
+
 func (s *Server) addFault(f *fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
