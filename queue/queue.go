@@ -75,8 +75,9 @@ type Config struct {
 	// sleeps between half and one and a half times this value). It bounds trigger→handler
 	// latency of an idle worker. Default 20ms (Asynq's default, 1s, is meant for batch jobs).
 	TaskCheckInterval time.Duration
-	// PollTaskCheckInterval is TaskCheckInterval for the poll queue, where a little latency
-	// matters less than for reconciles. Default 100ms.
+	// PollTaskCheckInterval is TaskCheckInterval for the poll queue. "Poll now" and an
+	// incremental directory-API poll are expected to show in the roster within a fraction
+	// of a second, so it is near the reconcile queue's. Default 25ms.
 	PollTaskCheckInterval time.Duration
 	// DelayedTaskCheckInterval is how often retries whose back-off has elapsed are moved
 	// back to their queue. Default 250ms.
@@ -138,7 +139,7 @@ func (c Config) withDefaults() Config {
 		c.PollConcurrency = 4
 	}
 	def(&c.TaskCheckInterval, 20*time.Millisecond)
-	def(&c.PollTaskCheckInterval, 100*time.Millisecond)
+	def(&c.PollTaskCheckInterval, 25*time.Millisecond)
 	def(&c.DelayedTaskCheckInterval, 250*time.Millisecond)
 	switch {
 	case c.MaxRetry == 0:
