@@ -77,7 +77,7 @@ type Config struct {
 	TaskCheckInterval time.Duration
 	// PollTaskCheckInterval is TaskCheckInterval for the poll queue. "Poll now" and an
 	// incremental directory-API poll are expected to show in the roster within a fraction
-	// of a second, so it is near the reconcile queue's. Default 25ms.
+	// of a second; an idle worker waits on average about this long. Default 50ms.
 	PollTaskCheckInterval time.Duration
 	// DelayedTaskCheckInterval is how often retries whose back-off has elapsed are moved
 	// back to their queue. Default 250ms.
@@ -139,7 +139,7 @@ func (c Config) withDefaults() Config {
 		c.PollConcurrency = 4
 	}
 	def(&c.TaskCheckInterval, 20*time.Millisecond)
-	def(&c.PollTaskCheckInterval, 25*time.Millisecond)
+	def(&c.PollTaskCheckInterval, 50*time.Millisecond)
 	def(&c.DelayedTaskCheckInterval, 250*time.Millisecond)
 	switch {
 	case c.MaxRetry == 0:
