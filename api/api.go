@@ -628,11 +628,11 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) *apiError {
 	if err != nil {
 		return internal(err)
 	}
-	out := make([]map[string]any, 0, len(evs))
+	out := make([]store.FeedEvent, 0, len(evs))
 	next := strconv.FormatInt(after, 10)
-	for _, e := range evs {
-		out = append(out, map[string]any{"id": strconv.FormatInt(e.Seq, 10), "type": e.Type, "occurred_at": e.OccurredAt, "directory_id": e.DirectoryID, "data": e.Data})
-		next = strconv.FormatInt(e.Seq, 10)
+	for i := range evs {
+		out = append(out, evs[i].Feed())
+		next = strconv.FormatInt(evs[i].Seq, 10)
 	}
 	if after == 0 && len(evs) == 0 {
 		next = ""
