@@ -387,6 +387,11 @@ func (s *Store) SaveState(ctx context.Context, endpointID string, from, to webho
 		if n, _ := res.RowsAffected(); n == 0 {
 			return webhooks.ErrStateChanged
 		}
+		if to.Status == webhooks.Disabled && from.Status != webhooks.Disabled {
+			if err := tx.appendDisabled(ctx, endpointID, to.DisabledReason); err != nil {
+				return err
+			}
+		}
 		if a == nil {
 			return nil
 		}
@@ -401,6 +406,21 @@ func (s *Store) SaveState(ctx context.Context, endpointID string, from, to webho
 		}
 		return nil
 	})
+}
+
+// EventWebhookDisabled is the feed's event for an endpoint that delivery
+// disabled (3 days of failures, or 410 Gone).
+const EventWebhookDisabled = "webhook.disabled"
+
+// appendDisabled appends the team's webhook.disabled event.
+func (tx *Tx) appendDisabled(ctx context.Context, endpointID, reason string) error {
+	var teamID string
+	if err := tx.queryRow(ctx, "SELECT team_id FROM webhook_endpoints WHERE id = ?", endpointID).Scan(&teamID); err != nil {
+		return fmt.Errorf("read webhook team: %w", err)
+	}
+	// The URL stays out: its query may hold the receiver's own token.
+	data, _ := json.Marshal(map[string]string{"endpoint_id": endpointID, "reason": reason})
+	return tx.AppendEvents(ctx, teamID, []Event{{Type: EventWebhookDisabled, Data: data}})
 }
 
 // ListWebhookDeliveries reads an endpoint's delivery log, newest first,
