@@ -66,6 +66,10 @@ type Server struct {
 	// WaitApplied bounds how long a spend-limit write waits for the roster
 	// to show it before answering. Default 3 s.
 	WaitApplied time.Duration
+	// Webhooks configures the webhook routes (webhooks.go).
+	Webhooks Webhooks
+	// Streams configures the live event stream (stream.go).
+	Streams Streams
 
 	mu          sync.Mutex
 	adminHashes []string
@@ -99,6 +103,7 @@ func (s *Server) Handler() http.Handler {
 	h("/api/v1/teams/{team}/groups", s.groups)
 	h("/api/v1/teams/{team}/groups/{rest...}", s.groups)
 	h("GET /api/v1/teams/{team}/events", s.listEvents)
+	s.routeWebhooks(h)
 	h("/api/v1/", func(w http.ResponseWriter, r *http.Request) *apiError {
 		return errorf(http.StatusNotFound, CodeNotFound, "no such API path: %s %s", r.Method, r.URL.Path)
 	})
