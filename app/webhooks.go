@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/roster-dev/roster/config"
 	"github.com/roster-dev/roster/metrics"
 	"github.com/roster-dev/roster/store"
 	"github.com/roster-dev/roster/webhooks"
@@ -192,4 +193,18 @@ func (a *App) pruneWebhookLog(ctx context.Context, log *slog.Logger) {
 	} else if n > 0 {
 		log.Info("pruned webhook delivery log", "rows", n)
 	}
+}
+
+// streamPoll is how often a waiting event stream reads the store for
+// events that other processes committed (replicas on PostgreSQL, or an
+// API-only process beside separate workers); this process's own commits
+// wake its streams at once through the Hub. A process that holds a SQLite
+// database with every role is told of every commit, so its streams never
+// poll.
+func streamPoll(cfg config.Config, engine string) time.Duration {
+	roles := cfg.Roles()
+	if engine == store.SQLite && roles[config.RoleAPI] && roles[config.RoleWorker] && roles[config.RoleScheduler] {
+		return 0
+	}
+	return time.Second
 }
