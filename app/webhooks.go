@@ -77,11 +77,13 @@ func (d *deliverer) run(ctx context.Context) {
 		for team := range teams {
 			ids, err := d.store.ActiveWebhookIDs(ctx, team)
 			if err != nil {
-				d.log.Warn("list webhooks to trigger", "team", team, "err", err)
+				if ctx.Err() == nil {
+					d.log.Warn("list webhooks to trigger; the sweep will", "team", team, "err", err)
+				}
 				continue
 			}
 			for _, id := range ids {
-				if err := d.trigger(ctx, id); err != nil {
+				if err := d.trigger(ctx, id); err != nil && ctx.Err() == nil {
 					d.log.Warn("trigger webhook delivery", "endpoint", id, "err", err)
 				}
 			}
