@@ -141,7 +141,8 @@ func (s *Server) wrap(f func(w http.ResponseWriter, r *http.Request) *apiError) 
 			return
 		}
 		if err := f(sw, r); err != nil {
-			if err.Status >= 500 {
+			// A server at a limit (503) says so; other 5xx hide details.
+			if err.Status >= 500 && err.Code != CodeUnavailable {
 				s.log().Error("admin api", "method", r.Method, "path", r.URL.Path, "err", err.Message)
 				err = errorf(err.Status, CodeInternal, "internal error; see the server log")
 			}

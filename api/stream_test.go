@@ -60,7 +60,12 @@ func TestStreamBoundAndWake(t *testing.T) {
 			}()
 
 			second := open()
+			var body map[string]map[string]string
+			json.NewDecoder(second.Body).Decode(&body)
 			second.Body.Close()
+			if msg := body["error"]["message"]; !strings.Contains(msg, "too many event streams") {
+				t.Errorf("503 message %q, want it to say why", msg)
+			}
 			if second.StatusCode != http.StatusServiceUnavailable || second.Header.Get("Retry-After") == "" {
 				t.Fatalf("stream over the bound: %d, want 503 with Retry-After", second.StatusCode)
 			}
