@@ -274,6 +274,18 @@ func TestWebhooks(t *testing.T) {
 					got := rc.delivered()[before:]
 					return strings.Join(got, ",") == strings.Join(ids[1:], ","), fmt.Sprintf("%v", got)
 				})
+				mresp, err := http.Get(r.URL + "/metrics")
+				if err != nil {
+					t.Fatal(err)
+				}
+				mb, _ := io.ReadAll(mresp.Body)
+				mresp.Body.Close()
+				for _, want := range []string{`roster_webhook_deliveries_total{result="delivered"}`, `roster_webhook_deliveries_total{result="retry"}`,
+					`roster_webhook_delivery_lag_seconds_count`, `roster_webhook_endpoints{state="active"} 1`} {
+					if !strings.Contains(string(mb), want) {
+						t.Errorf("/metrics has no %s", want)
+					}
+				}
 				r.MustAdmin(204, "DELETE", "/teams/"+d.TeamID+"/webhooks/"+id, nil)
 				if resp := r.Admin("GET", "/teams/"+d.TeamID+"/webhooks/"+id, nil); resp.Status != 404 {
 					t.Errorf("deleted endpoint: %s", resp)
