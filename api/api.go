@@ -66,6 +66,10 @@ type Server struct {
 	// WaitApplied bounds how long a spend-limit write waits for the roster
 	// to show it before answering. Default 3 s.
 	WaitApplied time.Duration
+	// Webhooks configures the webhook routes (webhooks.go).
+	Webhooks Webhooks
+	// Streams configures the live event stream (stream.go).
+	Streams Streams
 
 	mu          sync.Mutex
 	adminHashes []string
@@ -99,6 +103,7 @@ func (s *Server) Handler() http.Handler {
 	h("/api/v1/teams/{team}/groups", s.groups)
 	h("/api/v1/teams/{team}/groups/{rest...}", s.groups)
 	h("GET /api/v1/teams/{team}/events", s.listEvents)
+	s.routeWebhooks(h)
 	h("/api/v1/", func(w http.ResponseWriter, r *http.Request) *apiError {
 		return errorf(http.StatusNotFound, CodeNotFound, "no such API path: %s %s", r.Method, r.URL.Path)
 	})
@@ -136,7 +141,8 @@ func (s *Server) wrap(f func(w http.ResponseWriter, r *http.Request) *apiError) 
 			return
 		}
 		if err := f(sw, r); err != nil {
-			if err.Status >= 500 {
+			// A server at a limit (503) says so; other 5xx hide details.
+			if err.Status >= 500 && err.Code != CodeUnavailable {
 				s.log().Error("admin api", "method", r.Method, "path", r.URL.Path, "err", err.Message)
 				err = errorf(err.Status, CodeInternal, "internal error; see the server log")
 			}
@@ -628,11 +634,11 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) *apiError {
 	if err != nil {
 		return internal(err)
 	}
-	out := make([]map[string]any, 0, len(evs))
+	out := make([]store.FeedEvent, 0, len(evs))
 	next := strconv.FormatInt(after, 10)
-	for _, e := range evs {
-		out = append(out, map[string]any{"id": strconv.FormatInt(e.Seq, 10), "type": e.Type, "occurred_at": e.OccurredAt, "directory_id": e.DirectoryID, "data": e.Data})
-		next = strconv.FormatInt(e.Seq, 10)
+	for i := range evs {
+		out = append(out, evs[i].Feed())
+		next = strconv.FormatInt(evs[i].Seq, 10)
 	}
 	if after == 0 && len(evs) == 0 {
 		next = ""

@@ -26,6 +26,8 @@ const (
 	CodeSourceFailed = "source_failed"
 	// CodeNotImplemented: this process cannot do that.
 	CodeNotImplemented = "not_implemented"
+	// CodeUnavailable: the server is at a limit; retry later.
+	CodeUnavailable = "unavailable"
 )
 
 type apiError struct {

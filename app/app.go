@@ -47,6 +47,7 @@ type App struct {
 
 	roles    map[string]bool
 	listener net.Listener
+	hooks    *deliverer
 }
 
 // New opens everything the configured roles need. Close releases it.
@@ -58,7 +59,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	qcfg := queue.Config{
 		RedisURL: cfg.RedisURL, Namespace: cfg.Queue.Namespace, Concurrency: cfg.Queue.Concurrency,
-		PollConcurrency: cfg.Queue.PollConcurrency, Logger: log.With("component", "queue"),
+		PollConcurrency: cfg.Queue.PollConcurrency, DeliverConcurrency: cfg.Webhooks.Concurrency,
+		Logger: log.With("component", "queue"),
 		// A crashed worker frees its directories within 10 s.
 		RunTTL: 10 * time.Second,
 	}
@@ -68,6 +70,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	a.Metrics.Registry.MustRegister(a.Queue.Collectors()...)
 	a.Metrics.Registry.MustRegister(metrics.NewDirectoryCollector(a.Store, log))
+	a.Metrics.Registry.MustRegister(metrics.NewWebhookCollector(a.Store, log))
+	a.hooks = newDeliverer(a)
+	a.Store.OnEventsCommitted(a.hooks.eventsCommitted)
 	a.Reconciler = &reconcile.Reconciler{Store: a.Store, Metrics: a.Metrics, Log: log.With("component", "reconcile")}
 	a.setupFaults()
 	a.startPprof()
@@ -78,7 +83,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	a.API = &api.Server{
 		Store: a.Store, Queue: a.Queue, Metrics: a.Metrics, Log: log.With("component", "api"),
 		PublicURL: cfg.PublicURL, Types: DirectoryTypes(log.With("component", "connectors")), Preview: a.Poller,
+		Webhooks: api.Webhooks{AllowPrivateNetworks: cfg.Webhooks.AllowPrivateNetworks, Trigger: a.Queue.TriggerDeliver},
+		Streams:  api.Streams{Hub: api.NewHub(), Poll: streamPoll(cfg, a.Store.Engine())},
 	}
+	a.Store.OnEventsCommitted(a.API.Streams.Hub.Notify)
 	a.SCIM = scim.NewServer(scim.Options{
 		Store: a.Store, Trigger: a.Queue.TriggerReconcile, Metrics: a.Metrics, Log: log.With("component", "scim"),
 		PublicURL: cfg.PublicURL, MaxBodyBytes: cfg.SCIM.MaxBodyBytes, BulkMaxOperations: cfg.SCIM.BulkMaxOperations,
@@ -198,6 +206,11 @@ func (a *App) Run(ctx context.Context) error {
 			errs <- fmt.Errorf("http: %w", err)
 		}
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.hooks.run(runCtx)
+	}()
 	if a.roles[config.RoleWorker] {
 		wg.Add(1)
 		go func() {
@@ -231,6 +244,8 @@ func (a *App) Run(ctx context.Context) error {
 	a.Log.Info("shutting down")
 	shutCtx, c2 := context.WithTimeout(context.Background(), 15*time.Second)
 	defer c2()
+	// Event streams never end on their own; Shutdown would wait for them.
+	a.API.Streams.Close()
 	_ = srv.Shutdown(shutCtx)
 	cancel()
 	wg.Wait()
@@ -256,6 +271,10 @@ func (a *App) handlers() queue.Handlers {
 				a.Log.Warn("poll failed", "directory", dirID, "err", err)
 			}
 			return nil
+		},
+		Deliver: func(ctx context.Context, endpointID string) (time.Time, error) {
+			defer a.runLog("deliver", endpointID)()
+			return a.hooks.deliver(ctx, endpointID)
 		},
 	}
 }

@@ -55,6 +55,9 @@ func TestMetricsLintAndRules(t *testing.T) {
 	a.Metrics.PollDuration.WithLabelValues("ldap", "full").Observe(1)
 	a.Metrics.DeletionGuardTrips.WithLabelValues("ldap").Inc()
 	a.Metrics.APIRequests.WithLabelValues("200").Inc()
+	a.Metrics.Webhook.Deliveries.WithLabelValues("delivered").Inc()
+	a.Metrics.Webhook.Lag.Observe(0.01)
+	a.Metrics.Webhook.Disabled.Inc()
 	mfs, err := a.Metrics.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -75,6 +78,12 @@ func TestMetricsLintAndRules(t *testing.T) {
 		have[name] = true
 		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
 			have[name+suffix] = true
+		}
+	}
+	for _, name := range []string{"roster_webhook_deliveries_total", "roster_webhook_delivery_lag_seconds", "roster_webhook_endpoints",
+		"roster_webhook_oldest_undelivered_event_timestamp_seconds", "roster_webhook_endpoints_disabled_total"} {
+		if !have[name] {
+			t.Errorf("no metric %s", name)
 		}
 	}
 	metricRef := regexp.MustCompile(`\broster_[a-z_]+`)

@@ -23,6 +23,7 @@ func (a *App) schedule(ctx context.Context) {
 	entries := map[string]scheduled{}
 
 	a.fullReconcileAll(ctx, log)
+	a.sweepWebhooks(ctx, log)
 	a.syncSchedules(ctx, c, entries, log)
 
 	sweep := time.NewTicker(a.Cfg.Reconcile.SweepEvery.Duration)
@@ -40,6 +41,7 @@ func (a *App) schedule(ctx context.Context) {
 			return
 		case <-sweep.C:
 			a.sweep(ctx, log)
+			a.sweepWebhooks(ctx, log)
 		case <-full.C:
 			a.fullReconcileAll(ctx, log)
 		case <-reload.C:
@@ -50,6 +52,7 @@ func (a *App) schedule(ctx context.Context) {
 			} else if n > 0 {
 				log.Info("pruned scim request log", "rows", n)
 			}
+			a.pruneWebhookLog(ctx, log)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,6 +43,27 @@ type Config struct {
 	SCIM      SCIM      `yaml:"scim"`
 	Reconcile Reconcile `yaml:"reconcile"`
 	Queue     Queue     `yaml:"queue"`
+	Webhooks  Webhooks  `yaml:"webhooks"`
+
+	// EnvErrors are environment variables LoadEnv could not read;
+	// Validate reports them.
+	EnvErrors []string `yaml:"-"`
+}
+
+// Webhooks tunes webhook delivery.
+type Webhooks struct {
+	// AllowPrivateNetworks lets endpoints resolve to loopback, private,
+	// link-local and CGNAT addresses (cloud metadata stays refused). Env
+	// ROSTER_WEBHOOKS_ALLOW_PRIVATE_NETWORKS=true.
+	AllowPrivateNetworks bool `yaml:"allow_private_networks"`
+	// DeliveryLogRetention is how long delivery attempts are kept.
+	DeliveryLogRetention Duration `yaml:"delivery_log_retention"`
+	// RetryInitial is the delay after an event's first failed attempt; it
+	// doubles up to 1 h, for 3 days. Tests shorten it.
+	RetryInitial Duration `yaml:"retry_initial"`
+	// Concurrency is how many endpoints one worker process delivers to at
+	// once (one attempt in flight per endpoint).
+	Concurrency int `yaml:"concurrency"`
 }
 
 // SCIM tunes the SCIM endpoint.
@@ -101,6 +123,9 @@ func Default() Config {
 		},
 		Reconcile: Reconcile{FullEvery: Duration{time.Hour}, SweepEvery: Duration{5 * time.Second}},
 		Queue:     Queue{Concurrency: 8, PollConcurrency: 4, Namespace: "roster"},
+		Webhooks: Webhooks{
+			DeliveryLogRetention: Duration{7 * 24 * time.Hour}, RetryInitial: Duration{time.Second}, Concurrency: 16,
+		},
 	}
 }
 
@@ -155,12 +180,32 @@ func (c *Config) Env() map[string]*string {
 	}
 }
 
-// LoadEnv applies ROSTER_* variables that are set.
+// boolEnv are the environment variables that set a switch.
+func (c *Config) boolEnv() map[string]*bool {
+	return map[string]*bool{
+		"ROSTER_WEBHOOKS_ALLOW_PRIVATE_NETWORKS": &c.Webhooks.AllowPrivateNetworks,
+	}
+}
+
+// LoadEnv applies ROSTER_* variables that are set. A switch that is not
+// true or false is kept in EnvErrors for Validate.
 func (c *Config) LoadEnv(lookup func(string) (string, bool)) {
 	for name, dst := range c.Env() {
 		if v, ok := lookup(name); ok {
 			*dst = v
 		}
+	}
+	for name, dst := range c.boolEnv() {
+		v, ok := lookup(name)
+		if !ok {
+			continue
+		}
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			c.EnvErrors = append(c.EnvErrors, fmt.Sprintf("%s=%q: want true or false", name, v))
+			continue
+		}
+		*dst = b
 	}
 }
 
@@ -214,8 +259,12 @@ func (c *Config) Validate() error {
 		{c.Reconcile.FullEvery.Duration < time.Minute, "reconcile.full_every must be at least 1m"},
 		{c.Reconcile.SweepEvery.Duration < 100*time.Millisecond, "reconcile.sweep_every must be at least 100ms"},
 		{c.AdminToken != "" && len(c.AdminToken) < 16, "admin_token must be at least 16 characters (or empty to generate one)"},
+		{c.Webhooks.DeliveryLogRetention.Duration < time.Minute, "webhooks.delivery_log_retention must be at least 1m"},
+		{c.Webhooks.RetryInitial.Duration < 10*time.Millisecond || c.Webhooks.RetryInitial.Duration > time.Hour, "webhooks.retry_initial must be between 10ms and 1h"},
+		{c.Webhooks.Concurrency < 1, "webhooks.concurrency must be at least 1"},
 	}
 	var msgs []string
+	msgs = append(msgs, c.EnvErrors...)
 	for _, ch := range checks {
 		if ch.bad {
 			msgs = append(msgs, ch.msg)

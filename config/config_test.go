@@ -77,3 +77,26 @@ func TestEnvExpansion(t *testing.T) {
 		t.Fatalf("missing variable: err = %v", err)
 	}
 }
+
+func TestWebhooksPrivateNetworksFromEnv(t *testing.T) {
+	for _, tc := range []struct {
+		val     string
+		want    bool
+		wantErr bool
+	}{{"true", true, false}, {"1", true, false}, {"false", false, false}, {"yes please", false, true}} {
+		c := Default()
+		c.LoadEnv(func(k string) (string, bool) {
+			if k == "ROSTER_WEBHOOKS_ALLOW_PRIVATE_NETWORKS" {
+				return tc.val, true
+			}
+			return "", false
+		})
+		if c.Webhooks.AllowPrivateNetworks != tc.want {
+			t.Errorf("%q: allow_private_networks = %v, want %v", tc.val, c.Webhooks.AllowPrivateNetworks, tc.want)
+		}
+		err := c.Validate()
+		if gotErr := err != nil && strings.Contains(err.Error(), "ROSTER_WEBHOOKS_ALLOW_PRIVATE_NETWORKS"); gotErr != tc.wantErr {
+			t.Errorf("%q: Validate() = %v, want an error naming the variable: %v", tc.val, err, tc.wantErr)
+		}
+	}
+}

@@ -40,6 +40,8 @@ type Metrics struct {
 	SCIMDuration *prometheus.HistogramVec
 	// APIRequests counts admin API requests by status code.
 	APIRequests *prometheus.CounterVec
+	// Webhook holds the delivery counters and the lag histogram.
+	Webhook Webhook
 }
 
 // New builds the metrics and a registry holding them, Go and process
@@ -87,6 +89,7 @@ func New() *Metrics {
 		APIRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "roster_api_requests_total", Help: "Admin API requests by status code.",
 		}, []string{"code"}),
+		Webhook: newWebhook(),
 	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
@@ -95,6 +98,7 @@ func New() *Metrics {
 		m.Polls, m.PollDuration, m.DeletionGuardTrips,
 		m.PollRequests, m.PollPages, m.PollItems, m.PollThrottled, m.PollRetries,
 		m.SCIMRequests, m.SCIMDuration, m.APIRequests,
+		m.Webhook.Deliveries, m.Webhook.Lag, m.Webhook.Disabled,
 	)
 	return m
 }

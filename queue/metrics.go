@@ -103,7 +103,7 @@ func (q *Queue) Stats(ctx context.Context) (Stats, error) {
 		return Stats{}, fmt.Errorf("queue: stats: %w", err)
 	}
 	var st Stats
-	for _, logical := range []string{queueRealtime, queuePoll} {
+	for _, logical := range []string{queueRealtime, queuePoll, queueDeliver} {
 		if err := ctx.Err(); err != nil {
 			return Stats{}, err
 		}

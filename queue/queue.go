@@ -1,5 +1,5 @@
 // Package queue is roster's work queue: "directory X needs a reconcile", "directory X needs a
-// poll". It is the only package that imports Asynq.
+// poll", "webhook endpoint X needs a delivery run". It is the only package that imports Asynq.
 //
 // The queue has controller-runtime work-queue semantics on top of Asynq:
 //
@@ -70,6 +70,10 @@ type Config struct {
 	// Polls run on their own Asynq server and queue, so slow polls never take a slot from a
 	// reconcile. Default 4.
 	PollConcurrency int
+	// DeliverConcurrency is the number of webhook delivery runs (one
+	// endpoint each) run at once by one RunWorker call, on their own
+	// Asynq server and queue. Default 16.
+	DeliverConcurrency int
 
 	// TaskCheckInterval is how often an idle worker polls Redis for new tasks (Asynq
 	// sleeps between half and one and a half times this value). It bounds trigger→handler
@@ -137,6 +141,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PollConcurrency <= 0 {
 		c.PollConcurrency = 4
+	}
+	if c.DeliverConcurrency <= 0 {
+		c.DeliverConcurrency = 16
 	}
 	def(&c.TaskCheckInterval, 20*time.Millisecond)
 	def(&c.PollTaskCheckInterval, 50*time.Millisecond)

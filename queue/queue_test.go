@@ -27,6 +27,10 @@ var kindCases = []kindCase{
 		func(fn func(context.Context, string) error) Handlers { return Handlers{Reconcile: fn} }},
 	{"poll", kindPoll, (*Queue).EnqueuePoll,
 		func(fn func(context.Context, string) error) Handlers { return Handlers{Poll: fn} }},
+	{"deliver", kindDeliver, (*Queue).TriggerDeliver,
+		func(fn func(context.Context, string) error) Handlers {
+			return Handlers{Deliver: func(ctx context.Context, id string) (time.Time, error) { return time.Time{}, fn(ctx, id) }}
+		}},
 }
 
 // recorder counts handler runs per key and detects concurrent runs of one key.

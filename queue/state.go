@@ -17,6 +17,10 @@ import (
 const (
 	queueRealtime = "realtime"
 	queuePoll     = "poll"
+	// queueDeliver holds webhook deliveries, one key per endpoint, on a
+	// worker pool of their own: a slow receiver holds one delivery slot
+	// for at most one attempt's timeout, never a reconcile's.
+	queueDeliver = "deliver"
 )
 
 // kind is one type of work: a task type, the Asynq queue it goes to, and the key space of
@@ -29,7 +33,8 @@ type kind struct {
 var (
 	kindReconcile = kind{name: "reconcile", queue: queueRealtime}
 	kindPoll      = kind{name: "poll", queue: queuePoll}
-	kinds         = []kind{kindReconcile, kindPoll}
+	kindDeliver   = kind{name: "deliver", queue: queueDeliver}
+	kinds         = []kind{kindReconcile, kindPoll, kindDeliver}
 )
 
 func (k kind) taskType() string { return "roster:" + k.name }
@@ -183,6 +188,46 @@ func (q *Queue) TriggerReconcile(ctx context.Context, directoryID string) error 
 // causes one follow-up poll. Polls run on their own queue and worker pool.
 func (q *Queue) EnqueuePoll(ctx context.Context, directoryID string) error {
 	return q.trigger(ctx, kindPoll, directoryID)
+}
+
+// TriggerDeliver says "webhook endpoint needs a delivery run", with the
+// same merging as TriggerReconcile: one run per endpoint is queued or
+// running at a time, across every worker, and a trigger during a run
+// causes one follow-up.
+func (q *Queue) TriggerDeliver(ctx context.Context, endpointID string) error {
+	return q.trigger(ctx, kindDeliver, endpointID)
+}
+
+// taskWake is a delayed trigger: when it comes due, its handler calls
+// TriggerDeliver. It does not hold the endpoint's key while it waits, so
+// an earlier trigger (an admin's enable or replay) runs at once instead of
+// merging into a retry scheduled an hour away.
+const taskWake = "roster:deliver-wake"
+
+// TriggerDeliverAt triggers a delivery run for the endpoint at time at (at
+// once when at has passed). Delayed triggers for the same endpoint and
+// instant collapse into one. They live in Redis only: the scheduler's
+// sweep re-triggers endpoints whose retry is due, so a lost one costs a
+// sweep's delay.
+func (q *Queue) TriggerDeliverAt(ctx context.Context, endpointID string, at time.Time) error {
+	if !at.After(time.Now()) {
+		return q.TriggerDeliver(ctx, endpointID)
+	}
+	// EnqueuedAt carries the due time: Asynq keeps scheduled tasks by
+	// whole seconds and may hand one out up to a second early; the wake
+	// handler waits out the rest.
+	body, _ := json.Marshal(taskPayload{ID: endpointID, EnqueuedAt: at.UnixNano()})
+	task := asynq.NewTask(taskWake, body,
+		asynq.Queue(q.asynqQueue(queueDeliver)),
+		asynq.TaskID("wake:"+endpointID+":"+strconv.FormatInt(at.UnixMilli(), 10)),
+		asynq.ProcessAt(at),
+		asynq.MaxRetry(q.cfg.MaxRetry),
+	)
+	_, err := q.client.EnqueueContext(ctx, task)
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("queue: schedule delivery %s: %w", endpointID, err)
+	}
+	return nil
 }
 
 func (q *Queue) trigger(ctx context.Context, k kind, id string) error {

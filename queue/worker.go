@@ -27,6 +27,10 @@ type Handlers struct {
 	Reconcile func(ctx context.Context, directoryID string) error
 	// Poll polls one directory's source.
 	Poll func(ctx context.Context, directoryID string) error
+	// Deliver runs one webhook endpoint's deliveries. A non-zero time is
+	// when to run it again (a retry's due time, or now for a backlog left
+	// over): the worker schedules that trigger after the run.
+	Deliver func(ctx context.Context, endpointID string) (time.Time, error)
 }
 
 // RunWorker processes tasks with h until ctx is done, then shuts down gracefully: it stops
@@ -55,6 +59,12 @@ func (q *Queue) RunWorker(ctx context.Context, h Handlers) error {
 		mux.HandleFunc(kindPoll.taskType(), q.handler(kindPoll, h.Poll))
 		servers = append(servers, server{queuePoll, q.newServer(queuePoll, q.cfg.PollConcurrency, q.cfg.PollTaskCheckInterval), mux})
 	}
+	if h.Deliver != nil {
+		mux := asynq.NewServeMux()
+		mux.HandleFunc(kindDeliver.taskType(), q.handler(kindDeliver, q.deliverFunc(h.Deliver)))
+		mux.HandleFunc(taskWake, q.wake)
+		servers = append(servers, server{queueDeliver, q.newServer(queueDeliver, q.cfg.DeliverConcurrency, q.cfg.TaskCheckInterval), mux})
+	}
 	if len(servers) == 0 {
 		return errors.New("queue: RunWorker: no handler given")
 	}
@@ -67,7 +77,7 @@ func (q *Queue) RunWorker(ctx context.Context, h Handlers) error {
 		}
 	}
 	q.log.Info("worker started", "redis", q.addr, "queues", len(servers),
-		"concurrency", q.cfg.Concurrency, "poll_concurrency", q.cfg.PollConcurrency)
+		"concurrency", q.cfg.Concurrency, "poll_concurrency", q.cfg.PollConcurrency, "deliver_concurrency", q.cfg.DeliverConcurrency)
 	<-ctx.Done()
 	q.log.Info("worker stopping", "shutdown_timeout", q.cfg.ShutdownTimeout)
 	var wg sync.WaitGroup
@@ -106,6 +116,41 @@ func (q *Queue) retryDelay(n int, _ error, _ *asynq.Task) time.Duration {
 	d = min(d, q.cfg.MaxRetryDelay)
 	jitter := time.Duration(rand.Int64N(int64(d)/5+1)) - d/10
 	return d + jitter
+}
+
+// deliverFunc adapts a Deliver handler: the run's "again at" becomes a
+// trigger. One due now (a backlog left at the run's bound) marks the
+// running key dirty, so its follow-up runs right after this one.
+func (q *Queue) deliverFunc(fn func(context.Context, string) (time.Time, error)) func(context.Context, string) error {
+	return func(ctx context.Context, id string) error {
+		at, err := fn(ctx, id)
+		if !at.IsZero() {
+			bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if terr := q.TriggerDeliverAt(bg, id, at); terr != nil {
+				q.log.Warn("queue: cannot schedule the next delivery run; the sweep will", "id", id, "err", terr)
+			}
+		}
+		return err
+	}
+}
+
+// wake handles a delayed delivery trigger.
+func (q *Queue) wake(ctx context.Context, t *asynq.Task) error {
+	var p taskPayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.ID == "" {
+		return fmt.Errorf("queue: deliver wake: bad payload: %v: %w", err, asynq.SkipRetry)
+	}
+	if early := time.Until(time.Unix(0, p.EnqueuedAt)); early > 0 {
+		t := time.NewTimer(min(early, 2*time.Second))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
+	return q.TriggerDeliver(ctx, p.ID)
 }
 
 // handler wraps fn with the state machine: start → (heartbeat while fn runs) → finish/fail.

@@ -29,6 +29,7 @@ func (tx *Tx) AppendEvents(ctx context.Context, teamID string, evs []Event) erro
 			return fmt.Errorf("lock events: %w", err)
 		}
 	}
+	tx.AfterCommit(func() { tx.s.eventsCommitted(teamID) })
 	for start, end := 0, 0; start < len(evs); start = end {
 		end = start + chunk(len(evs)-start, 150)
 		args := make([]any, 0, 5*(end-start))

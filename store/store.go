@@ -68,6 +68,8 @@ type Store struct {
 	// reqLog holds the SCIM request log: on SQLite a database file of its
 	// own, on PostgreSQL the main database (see reqlog.go).
 	reqLog *sql.DB
+	// hooks are told about commits that appended events (webhooks.go).
+	hooks eventHooks
 }
 
 // Open opens (creating if needed) the database. An empty url means SQLite in
