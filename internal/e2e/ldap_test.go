@@ -248,3 +248,55 @@ func TestLDAPWrongPasswordIsAnError(t *testing.T) {
 		t.Fatalf("a password shows in events or the directory")
 	}
 }
+
+// TestLDAPReplacedServerHeld replaces the OpenLDAP server at a directory's
+// URL with a fresh, empty one (same base DN, syncprov on). The next poll is
+// due to be incremental; it must notice the other database, list everything,
+// and let the deletion guard hold instead of reporting ok.
+func TestLDAPReplacedServerHeld(t *testing.T) {
+	for _, m := range Modes() {
+		t.Run(m.Name, func(t *testing.T) {
+			sl := testldap.StartSlapd(t, testldap.SlapdOptions{Users: 12, Groups: 2, SizeLimit: 1000})
+			r := Start(t, m)
+			team, dir := r.ldapDirectory(t, &sl.Dir, sl.URL, map[string]any{"max_removals": 3, "max_fraction": 0.5})
+			Eventually(t, 30*time.Second, "first sync", func() (bool, string) {
+				st := r.directoryState(team, dir)
+				return st["state"] == "ok", fmt.Sprint(st["state"], " ", st["last_error"])
+			})
+			Eventually(t, 30*time.Second, "roster of 12", func() (bool, string) {
+				n := len(r.Members(team))
+				return n == 12, fmt.Sprint(n)
+			})
+			// An incremental poll on the same server is ok.
+			st := r.syncAndWait(t, team, dir, "ok")
+			if lp, _ := st["last_poll"].(map[string]any); lp["kind"] != "incremental" {
+				t.Fatalf("second poll = %v, want incremental", st["last_poll"])
+			}
+
+			sl.Rebuild(t, 0, 0)
+			r.MustAdmin(202, "POST", "/teams/"+team+"/directories/"+dir+"/sync", nil)
+			Eventually(t, 30*time.Second, "needs_review after the server was replaced", func() (bool, string) {
+				// The state is written with the hold, last_poll just after it.
+				st = r.directoryState(team, dir)
+				lp, _ := st["last_poll"].(map[string]any)
+				return st["state"] == "needs_review" && lp["result"] == "held", fmt.Sprint(st["state"], " ", st["last_error"], " ", st["last_poll"])
+			})
+			if lp, _ := st["last_poll"].(map[string]any); lp["kind"] != "full" {
+				t.Errorf("held poll = %v, want a full listing", st["last_poll"])
+			}
+			if n := len(r.Members(team)); n != 12 {
+				t.Fatalf("the replaced server changed the roster: %d members", n)
+			}
+			review, _ := st["review"].(map[string]any)
+			if review == nil || review["would_remove"].(float64) != 12 {
+				t.Errorf("review = %v, want would_remove 12", st["review"])
+			}
+			// It stays held on the next poll rather than drifting back to ok.
+			r.MustAdmin(202, "POST", "/teams/"+team+"/directories/"+dir+"/sync", nil)
+			time.Sleep(2 * time.Second)
+			if st = r.directoryState(team, dir); st["state"] != "needs_review" {
+				t.Fatalf("state after another poll = %v, want needs_review", st["state"])
+			}
+		})
+	}
+}
