@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -30,7 +31,7 @@ func (a *App) schedule(ctx context.Context) {
 	defer sweep.Stop()
 	full := time.NewTicker(a.Cfg.Reconcile.FullEvery.Duration)
 	defer full.Stop()
-	reload := time.NewTicker(10 * time.Second)
+	reload := time.NewTicker(schedulesReread)
 	defer reload.Stop()
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
@@ -46,6 +47,8 @@ func (a *App) schedule(ctx context.Context) {
 			a.fullReconcileAll(ctx, log)
 		case <-reload.C:
 			a.syncSchedules(ctx, c, entries, log)
+		case <-a.schedWake.C():
+			a.syncSchedules(ctx, c, entries, log)
 		case <-prune.C:
 			if n, err := a.Store.PruneSCIMRequests(ctx, time.Now().Add(-a.Cfg.SCIM.RequestLogRetention.Duration)); err != nil {
 				log.Warn("prune scim request log", "err", err)
@@ -54,6 +57,40 @@ func (a *App) schedule(ctx context.Context) {
 			}
 			a.pruneWebhookLog(ctx, log)
 		}
+	}
+}
+
+// schedulesReread is how often the leading scheduler re-reads every
+// directory's schedule. A directory created or changed through this
+// process's API is scheduled at once (SchedulesChanged); one changed through
+// another replica's API is picked up by the leader within this period.
+const schedulesReread = 10 * time.Second
+
+// SchedulesChanged tells the scheduler that a directory was created,
+// changed or deleted, so that its schedule takes effect now rather than at
+// the next re-read. It never blocks; it does nothing unless this process
+// leads the schedule (the leader's own re-read covers other replicas).
+func (a *App) SchedulesChanged() { a.schedWake.wake() }
+
+// waker is a level-triggered wake-up: any number of wakes before the
+// receiver looks count as one. The zero value is ready to use.
+type waker struct {
+	once sync.Once
+	ch   chan struct{}
+}
+
+func (w *waker) channel() chan struct{} {
+	w.once.Do(func() { w.ch = make(chan struct{}, 1) })
+	return w.ch
+}
+
+// C returns the channel a wake-up arrives on.
+func (w *waker) C() <-chan struct{} { return w.channel() }
+
+func (w *waker) wake() {
+	select {
+	case w.channel() <- struct{}{}:
+	default:
 	}
 }
 

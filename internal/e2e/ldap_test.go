@@ -300,3 +300,55 @@ func TestLDAPReplacedServerHeld(t *testing.T) {
 		})
 	}
 }
+
+// TestLDAPScheduleTakesEffectAtOnce creates a directory polled "@every 2s":
+// its incremental polls follow the first full listing about 2 s apart from
+// the start, not after the scheduler's next periodic re-read of schedules.
+func TestLDAPScheduleTakesEffectAtOnce(t *testing.T) {
+	for _, m := range Modes() {
+		t.Run(m.Name, func(t *testing.T) {
+			sl := testldap.StartSlapd(t, testldap.SlapdOptions{Users: 5, Groups: 1, SizeLimit: 1000})
+			r := Start(t, m)
+			tm := r.MustAdmin(201, "POST", "/teams", map[string]any{"name": "Corp", "plan": "enterprise"})
+			team := tm["id"].(string)
+			r.MustAdmin(200, "PUT", "/teams/"+team+"/sso", map[string]any{"status": "active", "provider": "okta"})
+			settings := map[string]any{
+				"url": sl.URL, "bind_dn": sl.ServiceDN, "bind_password": sl.ServicePassword, "base_dn": sl.BaseDN,
+				"schedule": "@every 2s",
+			}
+			dir := r.MustAdmin(201, "POST", "/teams/"+team+"/directories", map[string]any{"type": "ldap", "ldap": settings})["id"].(string)
+
+			type seen struct {
+				at   time.Time
+				kind string
+			}
+			var polls []seen
+			deadline := time.Now().Add(20 * time.Second)
+			for time.Now().Before(deadline) && len(polls) < 4 {
+				lp, _ := r.directoryState(team, dir)["last_poll"].(map[string]any)
+				if lp != nil {
+					at, err := time.Parse(time.RFC3339Nano, lp["at"].(string))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(polls) == 0 || !at.Equal(polls[len(polls)-1].at) {
+						polls = append(polls, seen{at, lp["kind"].(string)})
+					}
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if len(polls) < 4 {
+				t.Fatalf("%d polls in 20 s: %v", len(polls), polls)
+			}
+			if polls[0].kind != "full" {
+				t.Fatalf("first poll %v, want full", polls)
+			}
+			for i := 1; i < len(polls); i++ {
+				gap := polls[i].at.Sub(polls[i-1].at)
+				if polls[i].kind != "incremental" || gap > 3500*time.Millisecond {
+					t.Fatalf("poll %d is %s %s after the one before; want incremental about 2 s apart: %v", i, polls[i].kind, gap, polls)
+				}
+			}
+		})
+	}
+}
