@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/roster-dev/roster/store"
+	"github.com/roster-dev/roster/sync/poll"
 )
 
 // schedule runs while this process is the elected scheduler: it fires polls
@@ -132,11 +134,7 @@ func (a *App) syncSchedules(ctx context.Context, c *cron.Cron, entries map[strin
 			c.Remove(e.id)
 		}
 		dirID := d.ID
-		id, err := c.AddFunc(spec, func() {
-			if err := a.Queue.EnqueuePoll(ctx, dirID); err != nil {
-				log.Warn("enqueue poll", "directory", dirID, "err", err)
-			}
-		})
+		id, err := c.AddFunc(spec, func() { a.scheduledPoll(ctx, dirID, spec, log) })
 		if err != nil {
 			log.Warn("bad schedule", "directory", dirID, "schedule", spec, "err", err)
 			continue
@@ -148,6 +146,29 @@ func (a *App) syncSchedules(ctx context.Context, c *cron.Cron, entries map[strin
 			c.Remove(e.id)
 			delete(entries, id)
 		}
+	}
+}
+
+// scheduledPoll queues a directory's scheduled poll unless the directory
+// is backing off after failed polls (its last_poll says until when). Polls
+// asked for through the API are queued directly and never wait for this.
+func (a *App) scheduledPoll(ctx context.Context, dirID, spec string, log *slog.Logger) {
+	if d, err := a.Store.GetDirectory(ctx, dirID); err == nil {
+		if until, failures, ok := poll.BackoffUntil(d.LastPoll); ok {
+			// Ticks land a little before the time a failed poll set, since
+			// that poll started a little after its tick.
+			slack := min(time.Second, poll.ScheduleInterval(spec, time.Now())/2)
+			if time.Until(until) > slack {
+				log.Debug("scheduled poll skipped: backing off after failed polls", "directory", dirID,
+					"consecutive_failures", failures, "next_poll_at", until)
+				return
+			}
+		}
+	} else if errors.Is(err, store.ErrNotFound) {
+		return // deleted; the next re-read drops its schedule
+	}
+	if err := a.Queue.EnqueuePoll(ctx, dirID); err != nil {
+		log.Warn("enqueue poll", "directory", dirID, "err", err)
 	}
 }
 
