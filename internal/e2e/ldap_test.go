@@ -352,3 +352,111 @@ func TestLDAPScheduleTakesEffectAtOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestLDAPFailingPollsBackOff stops the server of a directory polled every
+// second: scheduled polls back off (2 s, then 4 s between failures), the
+// directory's last_poll and the metrics say so, a poll asked for by hand is
+// not held back, and one success resets it all.
+func TestLDAPFailingPollsBackOff(t *testing.T) {
+	for _, m := range Modes() {
+		t.Run(m.Name, func(t *testing.T) {
+			sl := testldap.StartSlapd(t, testldap.SlapdOptions{Users: 3, Groups: 1, SizeLimit: 1000})
+			r := Start(t, m)
+			team := r.MustAdmin(201, "POST", "/teams", map[string]any{"name": "Corp", "plan": "enterprise"})["id"].(string)
+			r.MustAdmin(200, "PUT", "/teams/"+team+"/sso", map[string]any{"status": "active", "provider": "okta"})
+			settings := map[string]any{
+				"url": sl.URL, "bind_dn": sl.ServiceDN, "bind_password": sl.ServicePassword, "base_dn": sl.BaseDN,
+				"schedule": "@every 1s",
+			}
+			dir := r.MustAdmin(201, "POST", "/teams/"+team+"/directories", map[string]any{"type": "ldap", "ldap": settings})["id"].(string)
+			Eventually(t, 30*time.Second, "first sync", func() (bool, string) {
+				st := r.directoryState(team, dir)
+				return st["state"] == "ok", fmt.Sprint(st["state"], " ", st["last_error"])
+			})
+
+			lastPoll := func() map[string]any {
+				lp, _ := r.directoryState(team, dir)["last_poll"].(map[string]any)
+				return lp
+			}
+			at := func(lp map[string]any) time.Time {
+				ts, err := time.Parse(time.RFC3339Nano, fmt.Sprint(lp["at"]))
+				if err != nil {
+					t.Fatalf("last_poll.at: %v", err)
+				}
+				return ts
+			}
+			failures := func(lp map[string]any) int {
+				n, _ := lp["consecutive_failures"].(float64)
+				return int(n)
+			}
+			waitFailures := func(n int, within time.Duration) map[string]any {
+				t.Helper()
+				var lp map[string]any
+				Eventually(t, within, fmt.Sprintf("%d failed polls in a row", n), func() (bool, string) {
+					lp = lastPoll()
+					return failures(lp) >= n, fmt.Sprint(lp)
+				})
+				if failures(lp) != n {
+					t.Fatalf("want exactly %d failures, have %v", n, lp)
+				}
+				return lp
+			}
+
+			sl.Stop()
+			f1 := waitFailures(1, 10*time.Second)
+			f2 := waitFailures(2, 10*time.Second)
+			f3 := waitFailures(3, 15*time.Second)
+			// Scheduled every second, but the failures are 2 s then 4 s apart.
+			if gap := at(f2).Sub(at(f1)); gap < 1500*time.Millisecond || gap > 3500*time.Millisecond {
+				t.Errorf("first → second failure %s apart, want about 2 s", gap)
+			}
+			if gap := at(f3).Sub(at(f2)); gap < 3500*time.Millisecond || gap > 5500*time.Millisecond {
+				t.Errorf("second → third failure %s apart, want about 4 s", gap)
+			}
+			next, err := time.Parse(time.RFC3339Nano, fmt.Sprint(f3["next_poll_at"]))
+			if err != nil || next.Sub(at(f3)) != 8*time.Second {
+				t.Fatalf("third failure: next_poll_at %v (%v), want 8 s after %v", f3["next_poll_at"], err, f3["at"])
+			}
+			// last_poll is written just before the failure's state.
+			Eventually(t, 2*time.Second, "state error while failing", func() (bool, string) {
+				st := r.directoryState(team, dir)
+				return st["state"] == "error" && st["last_error"] != "", fmt.Sprint(st["state"])
+			})
+			if v := r.metric("roster_directory_poll_backoff_seconds", "directory", dir); v <= 0 || v > 8 {
+				t.Errorf("roster_directory_poll_backoff_seconds = %v while backing off", v)
+			}
+			if v := r.metric("roster_directory_poll_consecutive_failures", "directory", dir); v != 3 {
+				t.Errorf("roster_directory_poll_consecutive_failures = %v, want 3", v)
+			}
+
+			// Poll now is not held back by the backoff.
+			r.MustAdmin(202, "POST", "/teams/"+team+"/directories/"+dir+"/sync", nil)
+			f4 := waitFailures(4, 3*time.Second)
+			if at(f4).After(next) {
+				t.Errorf("the poll asked for by hand ran at %v, after the backoff ended (%v)", f4["at"], next)
+			}
+
+			if err := sl.Start(); err != nil {
+				t.Fatal(err)
+			}
+			r.syncAndWait(t, team, dir, "ok")
+			Eventually(t, 5*time.Second, "backoff reset", func() (bool, string) {
+				lp := lastPoll()
+				_, has := lp["next_poll_at"]
+				return lp["result"] == "ok" && failures(lp) == 0 && !has, fmt.Sprint(lp)
+			})
+			if v := r.metric("roster_directory_poll_backoff_seconds", "directory", dir); v != 0 {
+				t.Errorf("roster_directory_poll_backoff_seconds = %v after a success", v)
+			}
+			if v := r.metric("roster_directory_poll_consecutive_failures", "directory", dir); v != 0 {
+				t.Errorf("roster_directory_poll_consecutive_failures = %v after a success", v)
+			}
+			// Back on its every-second schedule.
+			before := at(lastPoll())
+			Eventually(t, 5*time.Second, "scheduled polls again", func() (bool, string) {
+				lp := lastPoll()
+				return at(lp).Sub(before) >= time.Second && lp["result"] == "ok", fmt.Sprint(lp)
+			})
+		})
+	}
+}
