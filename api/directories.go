@@ -105,6 +105,7 @@ func (s *Server) createDirectory(w http.ResponseWriter, r *http.Request) *apiErr
 	if err := s.Store.WithTx(r.Context(), func(tx *store.Tx) error { return tx.CreateDirectory(r.Context(), d) }); err != nil {
 		return internal(err)
 	}
+	s.changed() // the scheduler takes the new schedule now
 	if dt.Polled && s.Queue != nil {
 		if err := s.Queue.EnqueuePoll(r.Context(), d.ID); err != nil {
 			s.log().Warn("enqueue first poll", "directory", d.ID, "err", err)

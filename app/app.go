@@ -45,9 +45,10 @@ type App struct {
 	// GeneratedAdminToken is set when this start generated the admin token.
 	GeneratedAdminToken string
 
-	roles    map[string]bool
-	listener net.Listener
-	hooks    *deliverer
+	roles     map[string]bool
+	listener  net.Listener
+	hooks     *deliverer
+	schedWake waker // SchedulesChanged → the leading scheduler's re-read
 }
 
 // New opens everything the configured roles need. Close releases it.
@@ -92,7 +93,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		PublicURL: cfg.PublicURL, MaxBodyBytes: cfg.SCIM.MaxBodyBytes, BulkMaxOperations: cfg.SCIM.BulkMaxOperations,
 		RateLimit: cfg.SCIM.RateLimit, Burst: cfg.SCIM.Burst,
 	})
-	a.API.Changed = a.SCIM.Invalidate
+	a.API.Changed = func() {
+		a.SCIM.Invalidate()
+		a.SchedulesChanged()
+	}
 	if err := a.setupAdminToken(ctx); err != nil {
 		a.Close()
 		return nil, err

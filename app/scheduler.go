@@ -2,12 +2,15 @@ package app
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
 
 	"github.com/roster-dev/roster/store"
+	"github.com/roster-dev/roster/sync/poll"
 )
 
 // schedule runs while this process is the elected scheduler: it fires polls
@@ -30,7 +33,7 @@ func (a *App) schedule(ctx context.Context) {
 	defer sweep.Stop()
 	full := time.NewTicker(a.Cfg.Reconcile.FullEvery.Duration)
 	defer full.Stop()
-	reload := time.NewTicker(10 * time.Second)
+	reload := time.NewTicker(schedulesReread)
 	defer reload.Stop()
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
@@ -46,6 +49,8 @@ func (a *App) schedule(ctx context.Context) {
 			a.fullReconcileAll(ctx, log)
 		case <-reload.C:
 			a.syncSchedules(ctx, c, entries, log)
+		case <-a.schedWake.C():
+			a.syncSchedules(ctx, c, entries, log)
 		case <-prune.C:
 			if n, err := a.Store.PruneSCIMRequests(ctx, time.Now().Add(-a.Cfg.SCIM.RequestLogRetention.Duration)); err != nil {
 				log.Warn("prune scim request log", "err", err)
@@ -54,6 +59,40 @@ func (a *App) schedule(ctx context.Context) {
 			}
 			a.pruneWebhookLog(ctx, log)
 		}
+	}
+}
+
+// schedulesReread is how often the leading scheduler re-reads every
+// directory's schedule. A directory created or changed through this
+// process's API is scheduled at once (SchedulesChanged); one changed through
+// another replica's API is picked up by the leader within this period.
+const schedulesReread = 10 * time.Second
+
+// SchedulesChanged tells the scheduler that a directory was created,
+// changed or deleted, so that its schedule takes effect now rather than at
+// the next re-read. It never blocks; it does nothing unless this process
+// leads the schedule (the leader's own re-read covers other replicas).
+func (a *App) SchedulesChanged() { a.schedWake.wake() }
+
+// waker is a level-triggered wake-up: any number of wakes before the
+// receiver looks count as one. The zero value is ready to use.
+type waker struct {
+	once sync.Once
+	ch   chan struct{}
+}
+
+func (w *waker) channel() chan struct{} {
+	w.once.Do(func() { w.ch = make(chan struct{}, 1) })
+	return w.ch
+}
+
+// C returns the channel a wake-up arrives on.
+func (w *waker) C() <-chan struct{} { return w.channel() }
+
+func (w *waker) wake() {
+	select {
+	case w.channel() <- struct{}{}:
+	default:
 	}
 }
 
@@ -95,11 +134,7 @@ func (a *App) syncSchedules(ctx context.Context, c *cron.Cron, entries map[strin
 			c.Remove(e.id)
 		}
 		dirID := d.ID
-		id, err := c.AddFunc(spec, func() {
-			if err := a.Queue.EnqueuePoll(ctx, dirID); err != nil {
-				log.Warn("enqueue poll", "directory", dirID, "err", err)
-			}
-		})
+		id, err := c.AddFunc(spec, func() { a.scheduledPoll(ctx, dirID, spec, log) })
 		if err != nil {
 			log.Warn("bad schedule", "directory", dirID, "schedule", spec, "err", err)
 			continue
@@ -111,6 +146,29 @@ func (a *App) syncSchedules(ctx context.Context, c *cron.Cron, entries map[strin
 			c.Remove(e.id)
 			delete(entries, id)
 		}
+	}
+}
+
+// scheduledPoll queues a directory's scheduled poll unless the directory
+// is backing off after failed polls (its last_poll says until when). Polls
+// asked for through the API are queued directly and never wait for this.
+func (a *App) scheduledPoll(ctx context.Context, dirID, spec string, log *slog.Logger) {
+	if d, err := a.Store.GetDirectory(ctx, dirID); err == nil {
+		if until, failures, ok := poll.BackoffUntil(d.LastPoll); ok {
+			// Ticks land a little before the time a failed poll set, since
+			// that poll started a little after its tick.
+			slack := min(time.Second, poll.ScheduleInterval(spec, time.Now())/2)
+			if time.Until(until) > slack {
+				log.Debug("scheduled poll skipped: backing off after failed polls", "directory", dirID,
+					"consecutive_failures", failures, "next_poll_at", until)
+				return
+			}
+		}
+	} else if errors.Is(err, store.ErrNotFound) {
+		return // deleted; the next re-read drops its schedule
+	}
+	if err := a.Queue.EnqueuePoll(ctx, dirID); err != nil {
+		log.Warn("enqueue poll", "directory", dirID, "err", err)
 	}
 }
 

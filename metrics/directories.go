@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"time"
 
@@ -38,12 +39,14 @@ var (
 	descOldest  = prometheus.NewDesc("roster_directory_oldest_pending_change_timestamp_seconds", "Unix time the oldest change not yet applied was observed; 0 when none.", []string{"directory", "directory_type"}, nil)
 	descState   = prometheus.NewDesc("roster_directory_state", "1 for the directory's current state (syncing, ok, error, needs_review).", []string{"directory", "directory_type", "state"}, nil)
 	descLastOK  = prometheus.NewDesc("roster_directory_last_success_timestamp_seconds", "Unix time of the directory's last successful sync (poll or SCIM write applied).", []string{"directory", "directory_type"}, nil)
+	descBackoff = prometheus.NewDesc("roster_directory_poll_backoff_seconds", "Seconds until a directory whose polls keep failing may be polled on schedule again; 0 when it is not backing off.", []string{"directory", "directory_type"}, nil)
+	descFailing = prometheus.NewDesc("roster_directory_poll_consecutive_failures", "Failed polls in a row; one success resets it.", []string{"directory", "directory_type"}, nil)
 	descDirs    = prometheus.NewDesc("roster_directories", "Directories by type.", []string{"directory_type"}, nil)
 )
 
 // Describe sends the gauges' descriptions.
 func (c *DirectoryCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPending, descOldest, descState, descLastOK, descDirs} {
+	for _, d := range []*prometheus.Desc{descPending, descOldest, descState, descLastOK, descBackoff, descFailing, descDirs} {
 		ch <- d
 	}
 }
@@ -64,6 +67,7 @@ func (c *DirectoryCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	byType := map[string]int{}
+	now := time.Now()
 	for _, d := range dirs {
 		byType[d.Type]++
 		p := pending[d.ID]
@@ -83,8 +87,30 @@ func (c *DirectoryCollector) Collect(ch chan<- prometheus.Metric) {
 		if d.LastSyncAt != nil {
 			ch <- prometheus.MustNewConstMetric(descLastOK, prometheus.GaugeValue, float64(d.LastSyncAt.UnixNano())/1e9, d.ID, d.Type)
 		}
+		if len(d.LastPoll) > 0 { // polled directories only
+			failures, wait := pollBackoff(d.LastPoll, now)
+			ch <- prometheus.MustNewConstMetric(descBackoff, prometheus.GaugeValue, wait.Seconds(), d.ID, d.Type)
+			ch <- prometheus.MustNewConstMetric(descFailing, prometheus.GaugeValue, float64(failures), d.ID, d.Type)
+		}
 	}
 	for t, n := range byType {
 		ch <- prometheus.MustNewConstMetric(descDirs, prometheus.GaugeValue, float64(n), t)
 	}
+}
+
+// pollBackoff reads the backoff the poller keeps in a directory's last_poll
+// JSON (sync/poll.LastPoll; read here by field name, since poll imports
+// this package).
+func pollBackoff(lastPoll json.RawMessage, now time.Time) (failures int, wait time.Duration) {
+	var lp struct {
+		ConsecutiveFailures int        `json:"consecutive_failures"`
+		NextPollAt          *time.Time `json:"next_poll_at"`
+	}
+	if json.Unmarshal(lastPoll, &lp) != nil {
+		return 0, 0
+	}
+	if lp.ConsecutiveFailures > 0 && lp.NextPollAt != nil && lp.NextPollAt.After(now) {
+		wait = lp.NextPollAt.Sub(now)
+	}
+	return lp.ConsecutiveFailures, wait
 }

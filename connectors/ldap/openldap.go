@@ -12,6 +12,46 @@ import (
 
 const nilUUID = "00000000-0000-0000-0000-000000000000"
 
+// baseUUID reads the base entry's entryUUID, which names the database the
+// directory lives in: a fresh server at the same URL with the same base DN
+// has another one. It is "" when the server does not show it (the check is
+// then skipped rather than failing every poll).
+func (s *Source) baseUUID(ctx context.Context, sess *session) (string, error) {
+	req := goldap.NewSearchRequest(s.cfg.BaseDN, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 0, 0, false,
+		"(objectClass=*)", []string{"entryUUID"}, nil)
+	entries, err := sess.searchAll(ctx, req)
+	if err != nil {
+		return "", fmt.Errorf("read entryUUID of %q: %w", s.cfg.BaseDN, err)
+	}
+	if len(entries) != 1 {
+		return "", fmt.Errorf("read entryUUID of %q: %d entries", s.cfg.BaseDN, len(entries))
+	}
+	return entries[0].GetEqualFoldAttributeValue("entryUUID"), nil
+}
+
+// checkBase refuses an incremental poll against another database than the
+// cursor's: its cookies or timestamps would read as "nothing changed" and
+// the directory would look ok while the tree behind it is gone. Cursors
+// made before the base was recorded carry none and are not checked; the
+// next full listing records it.
+func (s *Source) checkBase(ctx context.Context, sess *session, cur cursorData) error {
+	if cur.BaseUUID == "" {
+		return nil
+	}
+	got, err := s.baseUUID(ctx, sess)
+	if ldapCode(err) == goldap.LDAPResultNoSuchObject {
+		// Another server without our tree; the full listing will say so.
+		return fmt.Errorf("%w: %v", connectors.ErrResync, err)
+	}
+	if err != nil {
+		return err
+	}
+	if got != cur.BaseUUID {
+		return fmt.Errorf("%w: the server's database changed (base entryUUID %q, cursor made on %q)", connectors.ErrResync, got, cur.BaseUUID)
+	}
+	return nil
+}
+
 // syncResult is one RFC 4533 refreshOnly run.
 type syncResult struct {
 	cookie       []byte

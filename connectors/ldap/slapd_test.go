@@ -439,3 +439,42 @@ func TestSlapdCancel(t *testing.T) {
 		t.Fatalf("users %d", len(snap.Users))
 	}
 }
+
+// TestSlapdReplacedServer replaces the server at the directory's URL with a
+// fresh one (same base DN, empty tree) between two polls: the cursor from
+// the old database must not read as "nothing changed".
+func TestSlapdReplacedServer(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts testldap.SlapdOptions
+		kind string
+	}{
+		{"syncrepl", testldap.SlapdOptions{Users: 40, Groups: 2, SizeLimit: 1000}, ldap.KindSyncrepl},
+		{"timestamp", testldap.SlapdOptions{Users: 40, Groups: 2, NoSyncProv: true}, ldap.KindTimestamp},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sl := testldap.StartSlapd(t, tc.opts)
+			s := open(t, configFor(&sl.Dir))
+			_, cur := full(t, s)
+			if k := ldap.CursorKind(cur); k != tc.kind {
+				t.Fatalf("kind %q, want %q", k, tc.kind)
+			}
+			// The same server keeps its cursor.
+			_, cur = changes(t, s, cur)
+
+			sl.Rebuild(t, 0, 0)
+			d, _, err := s.Changes(context.Background(), cur)
+			if !errors.Is(err, connectors.ErrResync) {
+				t.Fatalf("Changes on a replaced server = %+v, %v; want ErrResync", d, err)
+			}
+			snap, cur2 := full(t, s)
+			if len(snap.Users) != 0 {
+				t.Fatalf("fresh server lists %d users", len(snap.Users))
+			}
+			// The new cursor belongs to the new database.
+			if _, _, err := s.Changes(context.Background(), cur2); err != nil {
+				t.Fatalf("Changes after the resync: %v", err)
+			}
+		})
+	}
+}

@@ -138,7 +138,11 @@ type cursorData struct {
 	USN          int64  `json:"usn,omitempty"`
 	DirSync      []byte `json:"dirsync_cookie,omitempty"`
 	DirSyncFlags int64  `json:"dirsync_flags,omitempty"`
-	// OpenLDAP.
+	// OpenLDAP. BaseUUID is the base entry's entryUUID when the cursor
+	// was made: a server rebuilt or replaced at the same URL has the same
+	// base DN but a new entryUUID, and its sync cookies or timestamps say
+	// nothing about what we hold.
+	BaseUUID    string `json:"base_uuid,omitempty"`
 	UserCookie  []byte `json:"user_cookie,omitempty"`
 	GroupCookie []byte `json:"group_cookie,omitempty"`
 	Since       string `json:"since,omitempty"` // generalized time
@@ -277,12 +281,16 @@ func (s *Source) startCursor(ctx context.Context, sess *session) (cursorData, er
 		}
 		return cursorData{Kind: KindUSN, InvocationID: inv, USN: dse.HighestCommittedUSN}, nil
 	}
+	base, err := s.baseUUID(ctx, sess)
+	if err != nil {
+		return cursorData{}, err
+	}
 	if sess.rootDN.Controls[oidSyncRequest] {
 		uc, err := s.syncStart(ctx, sess, s.sc.userFilter)
 		if err == nil {
 			gc, err2 := s.syncStart(ctx, sess, s.sc.groupFilter)
 			if err2 == nil {
-				return cursorData{Kind: KindSyncrepl, UserCookie: uc, GroupCookie: gc}, nil
+				return cursorData{Kind: KindSyncrepl, BaseUUID: base, UserCookie: uc, GroupCookie: gc}, nil
 			}
 			err = err2
 		}
@@ -291,7 +299,7 @@ func (s *Source) startCursor(ctx context.Context, sess *session) (cursorData, er
 		}
 		s.log.Warn("ldap: sync (RFC 4533) refused; using modifyTimestamp polling", "error", err)
 	}
-	return cursorData{Kind: KindTimestamp}, nil
+	return cursorData{Kind: KindTimestamp, BaseUUID: base}, nil
 }
 
 // list reads all users then all groups, and resolves group members.
@@ -446,6 +454,11 @@ func (s *Source) Changes(ctx context.Context, cursor json.RawMessage) (*connecto
 	err := s.withSession(ctx, func(sess *session) error {
 		var err error
 		ch := &changeSet{idx: idx}
+		if cur.Kind == KindSyncrepl || cur.Kind == KindTimestamp {
+			if err := s.checkBase(ctx, sess, cur); err != nil {
+				return err
+			}
+		}
 		switch cur.Kind {
 		case KindDirSync:
 			next, err = s.dirSyncChanges(ctx, sess, cur, ch)
@@ -468,6 +481,10 @@ func (s *Source) Changes(ctx context.Context, cursor json.RawMessage) (*connecto
 	next.Kind = cur.Kind
 	next.Config = cur.Config
 	next.FullAt = cur.FullAt
+	next.Server = cur.Server
+	if cur.Kind == KindSyncrepl || cur.Kind == KindTimestamp {
+		next.BaseUUID = cur.BaseUUID
+	}
 	raw, err := json.Marshal(next)
 	if err != nil {
 		return nil, nil, err

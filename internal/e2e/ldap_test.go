@@ -248,3 +248,219 @@ func TestLDAPWrongPasswordIsAnError(t *testing.T) {
 		t.Fatalf("a password shows in events or the directory")
 	}
 }
+
+// TestLDAPReplacedServerHeld replaces the OpenLDAP server at a directory's
+// URL with a fresh, empty one (same base DN, syncprov on). The next poll is
+// due to be incremental; it must notice the other database, list everything,
+// and let the deletion guard hold instead of reporting ok.
+func TestLDAPReplacedServerHeld(t *testing.T) {
+	for _, m := range Modes() {
+		t.Run(m.Name, func(t *testing.T) {
+			sl := testldap.StartSlapd(t, testldap.SlapdOptions{Users: 12, Groups: 2, SizeLimit: 1000})
+			r := Start(t, m)
+			team, dir := r.ldapDirectory(t, &sl.Dir, sl.URL, map[string]any{"max_removals": 3, "max_fraction": 0.5})
+			Eventually(t, 30*time.Second, "first sync", func() (bool, string) {
+				st := r.directoryState(team, dir)
+				return st["state"] == "ok", fmt.Sprint(st["state"], " ", st["last_error"])
+			})
+			Eventually(t, 30*time.Second, "roster of 12", func() (bool, string) {
+				n := len(r.Members(team))
+				return n == 12, fmt.Sprint(n)
+			})
+			// An incremental poll on the same server is ok.
+			// (last_poll is written just after the poll's state.)
+			r.syncAndWait(t, team, dir, "ok")
+			Eventually(t, 5*time.Second, "an incremental poll", func() (bool, string) {
+				st := r.directoryState(team, dir)
+				lp, _ := st["last_poll"].(map[string]any)
+				return lp["kind"] == "incremental" && lp["result"] == "ok" && st["state"] == "ok", fmt.Sprint(st["state"], " ", lp)
+			})
+			var st map[string]any
+
+			sl.Rebuild(t, 0, 0)
+			r.MustAdmin(202, "POST", "/teams/"+team+"/directories/"+dir+"/sync", nil)
+			Eventually(t, 30*time.Second, "needs_review after the server was replaced", func() (bool, string) {
+				// The state is written with the hold, last_poll just after it.
+				st = r.directoryState(team, dir)
+				lp, _ := st["last_poll"].(map[string]any)
+				return st["state"] == "needs_review" && lp["result"] == "held", fmt.Sprint(st["state"], " ", st["last_error"], " ", st["last_poll"])
+			})
+			if lp, _ := st["last_poll"].(map[string]any); lp["kind"] != "full" {
+				t.Errorf("held poll = %v, want a full listing", st["last_poll"])
+			}
+			if n := len(r.Members(team)); n != 12 {
+				t.Fatalf("the replaced server changed the roster: %d members", n)
+			}
+			review, _ := st["review"].(map[string]any)
+			if review == nil || review["would_remove"].(float64) != 12 {
+				t.Errorf("review = %v, want would_remove 12", st["review"])
+			}
+			// It stays held on the next poll rather than drifting back to ok.
+			r.MustAdmin(202, "POST", "/teams/"+team+"/directories/"+dir+"/sync", nil)
+			time.Sleep(2 * time.Second)
+			if st = r.directoryState(team, dir); st["state"] != "needs_review" {
+				t.Fatalf("state after another poll = %v, want needs_review", st["state"])
+			}
+		})
+	}
+}
+
+// TestLDAPScheduleTakesEffectAtOnce creates a directory polled "@every 2s":
+// its incremental polls follow the first full listing about 2 s apart from
+// the start, not after the scheduler's next periodic re-read of schedules.
+func TestLDAPScheduleTakesEffectAtOnce(t *testing.T) {
+	for _, m := range Modes() {
+		t.Run(m.Name, func(t *testing.T) {
+			sl := testldap.StartSlapd(t, testldap.SlapdOptions{Users: 5, Groups: 1, SizeLimit: 1000})
+			r := Start(t, m)
+			tm := r.MustAdmin(201, "POST", "/teams", map[string]any{"name": "Corp", "plan": "enterprise"})
+			team := tm["id"].(string)
+			r.MustAdmin(200, "PUT", "/teams/"+team+"/sso", map[string]any{"status": "active", "provider": "okta"})
+			settings := map[string]any{
+				"url": sl.URL, "bind_dn": sl.ServiceDN, "bind_password": sl.ServicePassword, "base_dn": sl.BaseDN,
+				"schedule": "@every 2s",
+			}
+			dir := r.MustAdmin(201, "POST", "/teams/"+team+"/directories", map[string]any{"type": "ldap", "ldap": settings})["id"].(string)
+
+			type seen struct {
+				at   time.Time
+				kind string
+			}
+			var polls []seen
+			deadline := time.Now().Add(20 * time.Second)
+			for time.Now().Before(deadline) && len(polls) < 4 {
+				lp, _ := r.directoryState(team, dir)["last_poll"].(map[string]any)
+				if lp != nil {
+					at, err := time.Parse(time.RFC3339Nano, lp["at"].(string))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(polls) == 0 || !at.Equal(polls[len(polls)-1].at) {
+						polls = append(polls, seen{at, lp["kind"].(string)})
+					}
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if len(polls) < 4 {
+				t.Fatalf("%d polls in 20 s: %v", len(polls), polls)
+			}
+			if polls[0].kind != "full" {
+				t.Fatalf("first poll %v, want full", polls)
+			}
+			for i := 1; i < len(polls); i++ {
+				gap := polls[i].at.Sub(polls[i-1].at)
+				if polls[i].kind != "incremental" || gap > 3500*time.Millisecond {
+					t.Fatalf("poll %d is %s %s after the one before; want incremental about 2 s apart: %v", i, polls[i].kind, gap, polls)
+				}
+			}
+		})
+	}
+}
+
+// TestLDAPFailingPollsBackOff stops the server of a directory polled every
+// second: scheduled polls back off (2 s, then 4 s between failures), the
+// directory's last_poll and the metrics say so, a poll asked for by hand is
+// not held back, and one success resets it all.
+func TestLDAPFailingPollsBackOff(t *testing.T) {
+	for _, m := range Modes() {
+		t.Run(m.Name, func(t *testing.T) {
+			sl := testldap.StartSlapd(t, testldap.SlapdOptions{Users: 3, Groups: 1, SizeLimit: 1000})
+			r := Start(t, m)
+			team := r.MustAdmin(201, "POST", "/teams", map[string]any{"name": "Corp", "plan": "enterprise"})["id"].(string)
+			r.MustAdmin(200, "PUT", "/teams/"+team+"/sso", map[string]any{"status": "active", "provider": "okta"})
+			settings := map[string]any{
+				"url": sl.URL, "bind_dn": sl.ServiceDN, "bind_password": sl.ServicePassword, "base_dn": sl.BaseDN,
+				"schedule": "@every 1s",
+			}
+			dir := r.MustAdmin(201, "POST", "/teams/"+team+"/directories", map[string]any{"type": "ldap", "ldap": settings})["id"].(string)
+			Eventually(t, 30*time.Second, "first sync", func() (bool, string) {
+				st := r.directoryState(team, dir)
+				return st["state"] == "ok", fmt.Sprint(st["state"], " ", st["last_error"])
+			})
+
+			lastPoll := func() map[string]any {
+				lp, _ := r.directoryState(team, dir)["last_poll"].(map[string]any)
+				return lp
+			}
+			at := func(lp map[string]any) time.Time {
+				ts, err := time.Parse(time.RFC3339Nano, fmt.Sprint(lp["at"]))
+				if err != nil {
+					t.Fatalf("last_poll.at: %v", err)
+				}
+				return ts
+			}
+			failures := func(lp map[string]any) int {
+				n, _ := lp["consecutive_failures"].(float64)
+				return int(n)
+			}
+			waitFailures := func(n int, within time.Duration) map[string]any {
+				t.Helper()
+				var lp map[string]any
+				Eventually(t, within, fmt.Sprintf("%d failed polls in a row", n), func() (bool, string) {
+					lp = lastPoll()
+					return failures(lp) >= n, fmt.Sprint(lp)
+				})
+				if failures(lp) != n {
+					t.Fatalf("want exactly %d failures, have %v", n, lp)
+				}
+				return lp
+			}
+
+			sl.Stop()
+			f1 := waitFailures(1, 10*time.Second)
+			f2 := waitFailures(2, 10*time.Second)
+			f3 := waitFailures(3, 15*time.Second)
+			// Scheduled every second, but the failures are 2 s then 4 s apart.
+			if gap := at(f2).Sub(at(f1)); gap < 1500*time.Millisecond || gap > 3500*time.Millisecond {
+				t.Errorf("first → second failure %s apart, want about 2 s", gap)
+			}
+			if gap := at(f3).Sub(at(f2)); gap < 3500*time.Millisecond || gap > 5500*time.Millisecond {
+				t.Errorf("second → third failure %s apart, want about 4 s", gap)
+			}
+			next, err := time.Parse(time.RFC3339Nano, fmt.Sprint(f3["next_poll_at"]))
+			if err != nil || next.Sub(at(f3)) != 8*time.Second {
+				t.Fatalf("third failure: next_poll_at %v (%v), want 8 s after %v", f3["next_poll_at"], err, f3["at"])
+			}
+			// last_poll is written just before the failure's state.
+			Eventually(t, 2*time.Second, "state error while failing", func() (bool, string) {
+				st := r.directoryState(team, dir)
+				return st["state"] == "error" && st["last_error"] != "", fmt.Sprint(st["state"])
+			})
+			if v := r.metric("roster_directory_poll_backoff_seconds", "directory", dir); v <= 0 || v > 8 {
+				t.Errorf("roster_directory_poll_backoff_seconds = %v while backing off", v)
+			}
+			if v := r.metric("roster_directory_poll_consecutive_failures", "directory", dir); v != 3 {
+				t.Errorf("roster_directory_poll_consecutive_failures = %v, want 3", v)
+			}
+
+			// Poll now is not held back by the backoff.
+			r.MustAdmin(202, "POST", "/teams/"+team+"/directories/"+dir+"/sync", nil)
+			f4 := waitFailures(4, 3*time.Second)
+			if at(f4).After(next) {
+				t.Errorf("the poll asked for by hand ran at %v, after the backoff ended (%v)", f4["at"], next)
+			}
+
+			if err := sl.Start(); err != nil {
+				t.Fatal(err)
+			}
+			r.syncAndWait(t, team, dir, "ok")
+			Eventually(t, 5*time.Second, "backoff reset", func() (bool, string) {
+				lp := lastPoll()
+				_, has := lp["next_poll_at"]
+				return lp["result"] == "ok" && failures(lp) == 0 && !has, fmt.Sprint(lp)
+			})
+			if v := r.metric("roster_directory_poll_backoff_seconds", "directory", dir); v != 0 {
+				t.Errorf("roster_directory_poll_backoff_seconds = %v after a success", v)
+			}
+			if v := r.metric("roster_directory_poll_consecutive_failures", "directory", dir); v != 0 {
+				t.Errorf("roster_directory_poll_consecutive_failures = %v after a success", v)
+			}
+			// Back on its every-second schedule.
+			before := at(lastPoll())
+			Eventually(t, 5*time.Second, "scheduled polls again", func() (bool, string) {
+				lp := lastPoll()
+				return at(lp).Sub(before) >= time.Second && lp["result"] == "ok", fmt.Sprint(lp)
+			})
+		})
+	}
+}

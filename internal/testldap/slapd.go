@@ -368,3 +368,33 @@ func tail(s string, n int) string {
 	}
 	return s
 }
+
+// Rebuild replaces the server with a fresh one at the same URL: it stops
+// slapd, deletes its database and loads a new one with users and groups
+// bulk entries (same suffix, base DN and accounts, new entryUUIDs and sync
+// state), then starts it again. It is what an operator restoring a blank
+// server or repointing DNS looks like to a client.
+func (s *Slapd) Rebuild(t testing.TB, users, groups int) {
+	t.Helper()
+	s.Stop()
+	db := filepath.Join(s.dir, "db")
+	if err := os.RemoveAll(db); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(db, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s.Opts.Users, s.Opts.Groups, s.Opts.UsersWithoutMail = users, groups, 0
+	ldif := filepath.Join(s.dir, "data.ldif")
+	if err := s.writeLDIF(ldif); err != nil {
+		t.Fatalf("testldap: write LDIF: %v", err)
+	}
+	bins := Require(t, "slapadd")
+	if out, err := exec.Command(bins["slapadd"], "-q", "-w", "-f", s.conf, "-l", ldif).CombinedOutput(); err != nil {
+		t.Fatalf("testldap: slapadd: %v\n%s", err, out)
+	}
+	os.Remove(ldif)
+	if err := s.Start(); err != nil {
+		t.Fatalf("testldap: %v", err)
+	}
+}

@@ -70,7 +70,12 @@ func (p *Poller) Poll(ctx context.Context, dirID string) error {
 	var usage *connectors.Usage
 	kind, err := p.poll(ctx, dir, typ, log, &usage)
 	p.observe(dir.Type, kind, start, err)
-	p.recordPoll(ctx, dirID, lastPoll(kind, start, usage, err))
+	lp := lastPoll(kind, start, usage, err)
+	if err != nil && !errors.Is(err, errHeld) {
+		p.backOff(&lp, dir, typ)
+		log = log.With("consecutive_failures", lp.ConsecutiveFailures, "next_poll_at", lp.NextPollAt)
+	}
+	p.recordPoll(ctx, dirID, lp)
 	if errors.Is(err, errHeld) {
 		return nil
 	}
@@ -128,6 +133,11 @@ type LastPoll struct {
 	Items     *int64 `json:"items,omitempty"`
 	Throttled *int64 `json:"throttled,omitempty"`
 	Retries   *int64 `json:"retries,omitempty"`
+	// ConsecutiveFailures counts the failed polls in a row up to this one;
+	// while it is above zero the scheduler skips scheduled polls before
+	// NextPollAt (backoff.go). One successful or held poll resets both.
+	ConsecutiveFailures int        `json:"consecutive_failures,omitempty"`
+	NextPollAt          *time.Time `json:"next_poll_at,omitempty"`
 }
 
 func lastPoll(kind string, start time.Time, u *connectors.Usage, err error) LastPoll {
@@ -142,6 +152,26 @@ func lastPoll(kind string, start time.Time, u *connectors.Usage, err error) Last
 		lp.Requests, lp.Pages, lp.Items, lp.Throttled, lp.Retries = &u.Requests, &u.Pages, &u.Items, &u.Throttled, &u.Retries
 	}
 	return lp
+}
+
+// backOff counts a failed poll on top of the failures before it and sets
+// when the schedule may poll again.
+func (p *Poller) backOff(lp *LastPoll, dir *store.Directory, typ connectors.Type) {
+	var prev LastPoll
+	if len(dir.LastPoll) > 0 {
+		_ = json.Unmarshal(dir.LastPoll, &prev)
+	}
+	lp.ConsecutiveFailures = prev.ConsecutiveFailures + 1
+	spec := connectors.DefaultSchedule
+	if cfg, err := typ.Load(dir.Settings); err == nil {
+		spec = cfg.Polling().ScheduleSpec()
+	}
+	interval := ScheduleInterval(spec, lp.At)
+	if interval <= 0 {
+		return // unschedulable: nothing to skip
+	}
+	next := lp.At.Add(backoff(lp.ConsecutiveFailures, interval))
+	lp.NextPollAt = &next
 }
 
 // recordPoll keeps what the poll cost on the directory, for the admin API.

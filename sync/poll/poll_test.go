@@ -459,3 +459,52 @@ func TestDeletionGuardOnDelta(t *testing.T) {
 		}
 	})
 }
+
+// TestPollBackoff checks that failed polls in a row back off, capped, in
+// the directory's last_poll, and that one success resets it.
+func TestPollBackoff(t *testing.T) {
+	forEngines(t, func(t *testing.T, e testenv.Engine) {
+		f := newFixture(t, e, `,"schedule":"@every 1m"`)
+		f.src.snap = &connectors.Snapshot{Users: []connectors.User{user("a", true)}}
+		f.poll()
+		if _, _, ok := poll.BackoffUntil(f.directory().LastPoll); ok {
+			t.Fatalf("backing off after a good poll: %s", f.directory().LastPoll)
+		}
+		f.src.changesErr = errors.New("server went away")
+		want := []time.Duration{2 * time.Minute, 4 * time.Minute, 8 * time.Minute, 16 * time.Minute, 32 * time.Minute, time.Hour, time.Hour}
+		for i, wait := range want {
+			if err := f.p.Poll(f.ctx, f.dir); err == nil {
+				t.Fatal("poll of a failing source succeeded")
+			}
+			d := f.directory()
+			var lp poll.LastPoll
+			if err := json.Unmarshal(d.LastPoll, &lp); err != nil {
+				t.Fatal(err)
+			}
+			if lp.ConsecutiveFailures != i+1 || lp.NextPollAt == nil || lp.Result != "error" {
+				t.Fatalf("failure %d: last_poll %s", i+1, d.LastPoll)
+			}
+			if got := lp.NextPollAt.Sub(lp.At); got != wait {
+				t.Fatalf("failure %d: next poll %s after its start, want %s", i+1, got, wait)
+			}
+			until, n, ok := poll.BackoffUntil(d.LastPoll)
+			if !ok || n != i+1 || !until.Equal(*lp.NextPollAt) {
+				t.Fatalf("BackoffUntil = %v %d %v", until, n, ok)
+			}
+			if d.State != store.StateError {
+				t.Fatalf("state %q, want error", d.State)
+			}
+		}
+		f.src.changesErr = nil
+		f.poll()
+		d := f.directory()
+		if _, _, ok := poll.BackoffUntil(d.LastPoll); ok || d.State != store.StateOK {
+			t.Fatalf("after a success: state %q last_poll %s", d.State, d.LastPoll)
+		}
+		var m map[string]any
+		_ = json.Unmarshal(d.LastPoll, &m)
+		if _, ok := m["consecutive_failures"]; ok {
+			t.Fatalf("consecutive_failures kept after a success: %s", d.LastPoll)
+		}
+	})
+}
