@@ -61,7 +61,8 @@ type Server struct {
 	PublicURL string
 	Types     map[string]DirectoryType
 	// Changed is called after a change that cached directory state must
-	// see at once (SSO status, token rotation).
+	// see at once: SSO status, token rotation, a directory created, changed or
+	// deleted (the SCIM cache and the schedules).
 	Changed func()
 	// WaitApplied bounds how long a spend-limit write waits for the roster
 	// to show it before answering. Default 3 s.
