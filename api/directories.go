@@ -111,8 +111,8 @@ func (s *Server) createDirectory(w http.ResponseWriter, r *http.Request) *apiErr
 		}
 	}
 	out := s.directoryJSON(r, d, nil)
-	if token != "" {
-		out["scim"] = map[string]any{"base_url": s.scimBaseURL(r, d.ID), "token": token}
+	if sc, ok := out["scim"].(map[string]any); ok && token != "" {
+		sc["token"] = token
 	}
 	writeJSON(w, http.StatusCreated, out)
 	return nil
@@ -143,7 +143,14 @@ func (s *Server) directoryJSON(r *http.Request, d *store.Directory, counts *stor
 				out[d.Type] = dt.Redact(d.Settings)
 			}
 		} else {
-			out["scim"] = map[string]any{"base_url": s.scimBaseURL(r, d.ID)}
+			sc := map[string]any{}
+			if dt.Redact != nil {
+				if m, ok := dt.Redact(d.Settings).(map[string]any); ok {
+					sc = m
+				}
+			}
+			sc["base_url"] = s.scimBaseURL(r, d.ID)
+			out["scim"] = sc
 		}
 	}
 	if counts != nil {
