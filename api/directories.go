@@ -235,10 +235,23 @@ func (s *Server) approveDirectory(w http.ResponseWriter, r *http.Request) *apiEr
 	}
 	err := poll.Approve(r.Context(), s.Store, d.ID)
 	if errors.Is(err, poll.ErrNothingToApprove) {
-		return errorf(http.StatusConflict, CodeConflict, "directory %s is in state %q: no poll is held for review, nothing to approve", d.ID, d.State)
+		return errorf(http.StatusConflict, CodeConflict, "directory %s is in state %q: no removals are held for review, nothing to approve", d.ID, d.State)
 	}
 	if err != nil {
 		return internal(err)
+	}
+	if !s.Types[d.Type].Polled {
+		// SCIM: the held members are in the roster, pending removal; a
+		// full reconcile sees the approval and removes them.
+		err := s.Store.WithTx(r.Context(), func(tx *store.Tx) error {
+			return tx.MarkDirty(r.Context(), d.ID, store.DirtyAll, "", timeNow())
+		})
+		if err != nil {
+			return internal(err)
+		}
+		s.trigger(r.Context(), d.ID)
+		writeJSON(w, http.StatusAccepted, map[string]any{"id": d.ID, "status": "approved; the held removals apply with the reconcile queued now"})
+		return nil
 	}
 	if s.Queue != nil {
 		if err := s.Queue.EnqueuePoll(r.Context(), d.ID); err != nil {

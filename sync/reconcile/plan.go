@@ -50,6 +50,9 @@ type plan struct {
 	names  map[string]string // mirror group names
 	users  map[string]*userState
 	groups map[string]*groupState
+	// hold keeps the members the mirror no longer wants on the roster,
+	// marked pending removal (the SCIM deletion guard decided).
+	hold bool
 }
 
 // user returns the state of a member, adding an empty one.
@@ -102,6 +105,12 @@ func (p *plan) changes() *store.RosterChanges {
 		u := p.users[uid]
 		want := u.mirror != nil && u.mirror.Active
 		if !want {
+			if u.cur != nil && p.hold {
+				if !u.cur.PendingRemoval {
+					c.HoldMembers = append(c.HoldMembers, uid)
+				}
+				continue
+			}
 			if u.cur != nil {
 				c.DeleteMembers = append(c.DeleteMembers, uid)
 				ev(&removed, EventMemberRemoved, eventData{Member: &memberRef{ID: uid, Email: u.cur.Email, Name: u.cur.Name}})
@@ -122,7 +131,9 @@ func (p *plan) changes() *store.RosterChanges {
 			continue
 		}
 		m.AddedAt = u.cur.AddedAt
-		changed := false
+		// A member held pending removal whom the directory wants again
+		// is no longer pending.
+		changed := u.cur.PendingRemoval
 		if m.Email != u.cur.Email || m.Name != u.cur.Name {
 			diff := map[string]oldNew{}
 			if m.Email != u.cur.Email {
