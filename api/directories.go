@@ -390,6 +390,10 @@ func (s *Server) patchDirectory(w http.ResponseWriter, r *http.Request) *apiErro
 			cur.Settings = settings
 			if dt.Polled {
 				cur.Cursor, cur.CursorKind, cur.LastFullAt = nil, "", nil
+			} else if err := tx.MarkDirty(r.Context(), d.ID, store.DirtyAll, "", timeNow()); err != nil {
+				// A SCIM directory's deletion guard changed: a full
+				// reconcile applies removals it no longer holds.
+				return err
 			}
 		}
 		updated = cur
@@ -399,6 +403,9 @@ func (s *Server) patchDirectory(w http.ResponseWriter, r *http.Request) *apiErro
 		return internal(err)
 	}
 	s.changed()
+	if _, ok := raw[d.Type]; ok && !dt.Polled {
+		s.trigger(r.Context(), d.ID)
+	}
 	if _, ok := raw[d.Type]; ok && dt.Polled && s.Queue != nil {
 		if err := s.Queue.EnqueuePoll(r.Context(), d.ID); err != nil {
 			s.log().Warn("enqueue poll after settings change", "directory", d.ID, "err", err)

@@ -197,3 +197,35 @@ func count(ss []string, s string) int {
 	}
 	return n
 }
+
+// TestSCIMDeletionGuardTurnedOff checks that turning the guard off while
+// removals are held applies them and closes the review.
+func TestSCIMDeletionGuardTurnedOff(t *testing.T) {
+	forModes(t, func(t *testing.T, r *Roster) {
+		d := r.NewSCIMTeam(nil)
+		dirPath := "/teams/" + d.TeamID + "/directories/" + d.ID
+		r.MustAdmin(200, "PATCH", dirPath, map[string]any{"scim": map[string]any{"deletion_guard": map[string]any{"enabled": true, "max_removals": 0}}})
+		addUsers(r, d, "o", 3)
+		r.WaitRoster(d.TeamID, "o0@acme.test", "o1@acme.test", "o2@acme.test")
+		_, list := listOf(t, r.SCIM(d, "GET", "/Users?filter="+strings.ReplaceAll(`userName eq "o0"`, " ", "%20"), nil).JSON())
+		if len(list) != 1 {
+			t.Fatalf("filter o0: %v", list)
+		}
+		if resp := r.SCIM(d, "DELETE", "/Users/"+list[0]["id"].(string), nil); resp.Status != 204 {
+			t.Fatalf("DELETE = %s", resp)
+		}
+		Eventually(t, 10*time.Second, "the removal held", func() (bool, string) {
+			dir := r.MustAdmin(200, "GET", dirPath, nil)
+			return dir["state"] == "needs_review", fmt.Sprint(dir["state"])
+		})
+		if n := len(r.Members(d.TeamID)); n != 3 {
+			t.Fatalf("%d members while held, want 3", n)
+		}
+		r.MustAdmin(200, "PATCH", dirPath, map[string]any{"scim": map[string]any{"deletion_guard": map[string]any{"enabled": false}}})
+		Eventually(t, 10*time.Second, "the removal applied", func() (bool, string) {
+			dir := r.MustAdmin(200, "GET", dirPath, nil)
+			n := len(r.Members(d.TeamID))
+			return dir["state"] == "ok" && n == 2, fmt.Sprint(dir["state"], " ", n, " members")
+		})
+	})
+}
