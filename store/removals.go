@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -85,4 +86,31 @@ func (tx *Tx) PendingRemovals(ctx context.Context, dirID string, limit int) ([]s
 		out = append(out, email)
 	}
 	return out, rows.Err()
+}
+
+// PendingMembersByEmail reads the members of a directory pending removal
+// whose email is one of emails (compared case-insensitively).
+func (tx *Tx) PendingMembersByEmail(ctx context.Context, dirID string, emails []string) ([]*RosterMember, error) {
+	var out []*RosterMember
+	err := inBatches(emails, 300, func(part []string) error {
+		lower := make([]string, len(part))
+		for i, e := range part {
+			lower[i] = strings.ToLower(e)
+		}
+		rows, err := tx.query(ctx, "SELECT "+memberCols+" FROM members WHERE directory_id = ? AND pending_removal AND LOWER(email) IN ("+qs(len(part))+")",
+			append([]any{dirID}, anys(lower)...)...)
+		if err != nil {
+			return fmt.Errorf("read pending members: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			m, err := scanMember(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, m)
+		}
+		return rows.Err()
+	})
+	return out, err
 }

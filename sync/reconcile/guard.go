@@ -88,7 +88,7 @@ func decide(ctx context.Context, tx *store.Tx, dir *store.Directory, p *plan, no
 		return g, nil
 	case g.held:
 		p.hold = true
-		return g, nil
+		return g, replaced(ctx, tx, dir, p)
 	}
 	leaving := len(p.leaving())
 	if leaving == 0 {
@@ -109,6 +109,33 @@ func decide(ctx context.Context, tx *store.Tx, dir *store.Directory, p *plan, no
 		p.hold, g.tripped = true, true
 	}
 	return g, nil
+}
+
+// replaced adds to a held plan the members pending removal whom the plan
+// adds again under a new id with the same email (an identity provider that
+// deleted a person and then created them anew with POST): the person is
+// back, so the held entry is removed rather than kept pending beside them.
+func replaced(ctx context.Context, tx *store.Tx, dir *store.Directory, p *plan) error {
+	var emails []string
+	for _, u := range p.users {
+		if u.cur == nil && u.mirror != nil && u.mirror.Active && u.mirror.Email != "" {
+			emails = append(emails, u.mirror.Email)
+		}
+	}
+	if len(emails) == 0 {
+		return nil
+	}
+	held, err := tx.PendingMembersByEmail(ctx, dir.ID, emails)
+	if err != nil {
+		return err
+	}
+	for _, m := range held {
+		if us := p.users[m.UserID]; us != nil && us.mirror != nil && us.mirror.Active {
+			continue // wanted again under its own id
+		}
+		p.users[m.UserID] = &userState{cur: m, replaced: true}
+	}
+	return nil
 }
 
 // settle records what a run did with the guard, in its transaction after

@@ -212,13 +212,28 @@ func TestSCIMDeletionGuard(t *testing.T) {
 			t.Fatalf("return events = %v, want no member.added or member.removed", evs)
 		}
 
+		// One is deleted and created anew (a new id, the same email): the
+		// held entry goes, the person stays through the new one.
+		g.tx(func(tx *store.Tx) error {
+			u := &store.User{DirectoryID: g.dir, ID: "again", UserName: ids[4] + "@example.com", Email: ids[4] + "@example.com", Active: true}
+			return tx.PutUser(g.ctx, u, time.Now())
+		})
+		g.reconcile()
+		all, pending = g.members()
+		if len(all) != 27 || len(pending) != 9 || slices.Contains(all, ids[4]) || !slices.Contains(all, "again") {
+			t.Fatalf("after a re-create: members %v, pending %v; want 27 with again instead of %s, 9 pending", all, pending, ids[4])
+		}
+		if evs := g.events(); count(evs, reconcile.EventMemberRemoved) != 1 || count(evs, reconcile.EventMemberAdded) != 1 {
+			t.Fatalf("re-create events = %v, want one member.added and one member.removed", evs)
+		}
+
 		// A restart while held keeps it held; a full run changes nothing.
 		g.restart()
 		g.tx(func(tx *store.Tx) error { return tx.MarkDirty(g.ctx, g.dir, store.DirtyAll, "", time.Now()) })
 		g.reconcile()
 		all, pending = g.members()
-		if d, _ := g.directory(); len(all) != 27 || len(pending) != 10 || d.State != store.StateNeedsReview {
-			t.Fatalf("after restart: %d members, %d pending, state %q; want 27, 10, needs_review", len(all), len(pending), d.State)
+		if d, _ := g.directory(); len(all) != 27 || len(pending) != 9 || d.State != store.StateNeedsReview {
+			t.Fatalf("after restart: %d members, %d pending, state %q; want 27, 9, needs_review", len(all), len(pending), d.State)
 		}
 		if evs := g.events(); len(evs) != 0 {
 			t.Fatalf("events after restart = %v, want none", evs)
@@ -231,12 +246,12 @@ func TestSCIMDeletionGuard(t *testing.T) {
 		g.tx(func(tx *store.Tx) error { return tx.MarkDirty(g.ctx, g.dir, store.DirtyAll, "", time.Now()) })
 		g.reconcile()
 		all, pending = g.members()
-		if len(all) != 17 || len(pending) != 0 {
-			t.Fatalf("after approval: %d members, pending %v; want 17, none", len(all), pending)
+		if len(all) != 18 || len(pending) != 0 {
+			t.Fatalf("after approval: %d members, pending %v; want 18, none", len(all), pending)
 		}
 		evs = g.events()
-		if count(evs, reconcile.EventMemberRemoved) != 10 || count(evs, poll.EventDirectoryApproved) != 1 {
-			t.Fatalf("approval events = %v, want 10 member.removed and directory.approved", evs)
+		if count(evs, reconcile.EventMemberRemoved) != 9 || count(evs, poll.EventDirectoryApproved) != 1 {
+			t.Fatalf("approval events = %v, want 9 member.removed and directory.approved", evs)
 		}
 		if d, _ := g.directory(); d.State != store.StateOK || d.Review != nil || d.LastError != "" {
 			t.Fatalf("after approval: state %q review %s error %q; want ok, none", d.State, d.Review, d.LastError)
@@ -245,8 +260,8 @@ func TestSCIMDeletionGuard(t *testing.T) {
 		// The approved removals do not count against the next window.
 		g.unassign(ids[14])
 		g.reconcile()
-		if all, _ = g.members(); len(all) != 16 {
-			t.Fatalf("after approval a removal: %d members, want 16", len(all))
+		if all, _ = g.members(); len(all) != 17 {
+			t.Fatalf("after approval a removal: %d members, want 17", len(all))
 		}
 	})
 }

@@ -31,6 +31,10 @@ type userState struct {
 	groups    []string              // desired groups, sorted
 	cur       *store.RosterMember   // nil when not in the roster
 	curGroups []string
+	// replaced says the member is held pending removal and the directory
+	// added the same person (by email) again under a new id: the held
+	// entry goes, the person stays through the new one.
+	replaced bool
 }
 
 // groupState is one group's name in the mirror and in the roster.
@@ -105,7 +109,7 @@ func (p *plan) changes() *store.RosterChanges {
 		u := p.users[uid]
 		want := u.mirror != nil && u.mirror.Active
 		if !want {
-			if u.cur != nil && p.hold {
+			if u.cur != nil && p.hold && !u.replaced {
 				if !u.cur.PendingRemoval {
 					c.HoldMembers = append(c.HoldMembers, uid)
 				}
