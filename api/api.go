@@ -425,6 +425,9 @@ func memberJSON(m *store.MemberWithGroups) map[string]any {
 		"groups":      groups,
 		"spend_limit": map[string]any{"per_user_cents": centsJSON(m.LimitCents), "source": src},
 		"added_at":    m.AddedAt,
+		// The directory removed the member, and the SCIM deletion guard
+		// holds the removal until an admin approves: access stays.
+		"pending_removal": m.PendingRemoval,
 	}
 }
 

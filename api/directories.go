@@ -112,8 +112,8 @@ func (s *Server) createDirectory(w http.ResponseWriter, r *http.Request) *apiErr
 		}
 	}
 	out := s.directoryJSON(r, d, nil)
-	if token != "" {
-		out["scim"] = map[string]any{"base_url": s.scimBaseURL(r, d.ID), "token": token}
+	if sc, ok := out["scim"].(map[string]any); ok && token != "" {
+		sc["token"] = token
 	}
 	writeJSON(w, http.StatusCreated, out)
 	return nil
@@ -144,7 +144,14 @@ func (s *Server) directoryJSON(r *http.Request, d *store.Directory, counts *stor
 				out[d.Type] = dt.Redact(d.Settings)
 			}
 		} else {
-			out["scim"] = map[string]any{"base_url": s.scimBaseURL(r, d.ID)}
+			sc := map[string]any{}
+			if dt.Redact != nil {
+				if m, ok := dt.Redact(d.Settings).(map[string]any); ok {
+					sc = m
+				}
+			}
+			sc["base_url"] = s.scimBaseURL(r, d.ID)
+			out["scim"] = sc
 		}
 	}
 	if counts != nil {
@@ -229,10 +236,23 @@ func (s *Server) approveDirectory(w http.ResponseWriter, r *http.Request) *apiEr
 	}
 	err := poll.Approve(r.Context(), s.Store, d.ID)
 	if errors.Is(err, poll.ErrNothingToApprove) {
-		return errorf(http.StatusConflict, CodeConflict, "directory %s is in state %q: no poll is held for review, nothing to approve", d.ID, d.State)
+		return errorf(http.StatusConflict, CodeConflict, "directory %s is in state %q: no removals are held for review, nothing to approve", d.ID, d.State)
 	}
 	if err != nil {
 		return internal(err)
+	}
+	if !s.Types[d.Type].Polled {
+		// SCIM: the held members are in the roster, pending removal; a
+		// full reconcile sees the approval and removes them.
+		err := s.Store.WithTx(r.Context(), func(tx *store.Tx) error {
+			return tx.MarkDirty(r.Context(), d.ID, store.DirtyAll, "", timeNow())
+		})
+		if err != nil {
+			return internal(err)
+		}
+		s.trigger(r.Context(), d.ID)
+		writeJSON(w, http.StatusAccepted, map[string]any{"id": d.ID, "status": "approved; the held removals apply with the reconcile queued now"})
+		return nil
 	}
 	if s.Queue != nil {
 		if err := s.Queue.EnqueuePoll(r.Context(), d.ID); err != nil {
@@ -371,6 +391,10 @@ func (s *Server) patchDirectory(w http.ResponseWriter, r *http.Request) *apiErro
 			cur.Settings = settings
 			if dt.Polled {
 				cur.Cursor, cur.CursorKind, cur.LastFullAt = nil, "", nil
+			} else if err := tx.MarkDirty(r.Context(), d.ID, store.DirtyAll, "", timeNow()); err != nil {
+				// A SCIM directory's deletion guard changed: a full
+				// reconcile applies removals it no longer holds.
+				return err
 			}
 		}
 		updated = cur
@@ -380,6 +404,9 @@ func (s *Server) patchDirectory(w http.ResponseWriter, r *http.Request) *apiErro
 		return internal(err)
 	}
 	s.changed()
+	if _, ok := raw[d.Type]; ok && !dt.Polled {
+		s.trigger(r.Context(), d.ID)
+	}
 	if _, ok := raw[d.Type]; ok && dt.Polled && s.Queue != nil {
 		if err := s.Queue.EnqueuePoll(r.Context(), d.ID); err != nil {
 			s.log().Warn("enqueue poll after settings change", "directory", d.ID, "err", err)

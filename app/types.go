@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -32,19 +31,38 @@ func ConnectorTypes() map[string]connectors.Type {
 // SCIM, which identity providers push to, and every polled connector.
 func DirectoryTypes(log *slog.Logger) map[string]api.DirectoryType {
 	out := map[string]api.DirectoryType{
-		"scim": {
-			Prepare: func(_ context.Context, raw json.RawMessage) (json.RawMessage, error) {
-				if len(raw) == 0 || string(raw) == "null" || string(raw) == "{}" {
-					return json.RawMessage("{}"), nil
-				}
-				return nil, errors.New("a SCIM directory takes no settings")
-			},
-		},
+		"scim": scimType(),
 	}
 	for name, t := range ConnectorTypes() {
 		out[name] = polledType(name, t, log)
 	}
 	return out
+}
+
+// scimType is how the admin API handles a SCIM directory's settings: only
+// the deletion guard, parsed strictly and validated.
+func scimType() api.DirectoryType {
+	store := func(s connectors.SCIMSettings, err error) (json.RawMessage, error) {
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(s)
+	}
+	return api.DirectoryType{
+		Prepare: func(_ context.Context, raw json.RawMessage) (json.RawMessage, error) {
+			return store(connectors.ParseSCIMSettings(raw))
+		},
+		Merge: func(_ context.Context, stored, patch json.RawMessage) (json.RawMessage, error) {
+			return store(connectors.MergeSCIMSettings(stored, patch))
+		},
+		Redact: func(stored json.RawMessage) any {
+			g := connectors.LoadSCIMSettings(stored).DeletionGuard
+			n, f, w := g.Limits()
+			return map[string]any{"deletion_guard": map[string]any{
+				"enabled": g.Enabled, "max_removals": n, "max_fraction": f, "window": w.String(),
+			}}
+		},
+	}
 }
 
 // polledType is how the admin API handles a connector's settings: parsed

@@ -29,7 +29,8 @@ type Metrics struct {
 	Polls *prometheus.CounterVec
 	// PollDuration is how long polls take.
 	PollDuration *prometheus.HistogramVec
-	// DeletionGuardTrips counts polls held back by the deletion guard.
+	// DeletionGuardTrips counts polls, and runs of SCIM removals, held back
+	// by the deletion guard.
 	DeletionGuardTrips *prometheus.CounterVec
 	// PollRequests, PollPages, PollItems, PollThrottled and PollRetries
 	// count what polls cost the sources that report it (connectors.Meter).
@@ -72,7 +73,7 @@ func New() *Metrics {
 			Name: "roster_poll_duration_seconds", Help: "Duration of directory polls.", Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
 		}, []string{"directory_type", "kind"}),
 		DeletionGuardTrips: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "roster_deletion_guard_trips_total", Help: "Polls held back because they would remove too many members.",
+			Name: "roster_deletion_guard_trips_total", Help: "Polls, and SCIM removals, held back because they would remove too many members.",
 		}, []string{"directory_type"}),
 		PollRequests: pollCounter("roster_poll_requests_total", "Requests polls sent to their sources (HTTP requests or LDAP operations, retries included)."),
 		PollPages:    pollCounter("roster_poll_pages_total", "Pages polls read from their sources."),

@@ -205,6 +205,7 @@ func (tx *Tx) DeleteDirectory(ctx context.Context, id string) error {
 		"DELETE FROM mirror_users WHERE directory_id = ?",
 		"DELETE FROM mirror_groups WHERE directory_id = ?",
 		"DELETE FROM dirty WHERE directory_id = ?",
+		"DELETE FROM roster_removals WHERE directory_id = ?",
 	} {
 		if _, err := tx.exec(ctx, q, id); err != nil {
 			return fmt.Errorf("delete directory %s: %w", id, err)

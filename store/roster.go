@@ -28,6 +28,10 @@ type RosterMember struct {
 	LimitGroupName string
 	AddedAt        time.Time
 	UpdatedAt      time.Time
+	// PendingRemoval says the directory removed the member but the SCIM
+	// deletion guard held the removal back: they stay on the roster, with
+	// their access, until an admin approves.
+	PendingRemoval bool
 }
 
 // RosterGroup is a group as roster shows it.
@@ -44,13 +48,13 @@ type Link struct {
 	GroupID string
 }
 
-const memberCols = "directory_id, user_id, team_id, email, name, limit_cents, limit_source, limit_group_id, limit_group_name, added_at, updated_at"
+const memberCols = "directory_id, user_id, team_id, email, name, limit_cents, limit_source, limit_group_id, limit_group_name, added_at, updated_at, pending_removal"
 
 func scanMember(row interface{ Scan(...any) error }) (*RosterMember, error) {
 	var m RosterMember
 	var lim sql.NullInt64
 	var added, updated int64
-	if err := row.Scan(&m.DirectoryID, &m.UserID, &m.TeamID, &m.Email, &m.Name, &lim, &m.LimitSource, &m.LimitGroupID, &m.LimitGroupName, &added, &updated); err != nil {
+	if err := row.Scan(&m.DirectoryID, &m.UserID, &m.TeamID, &m.Email, &m.Name, &lim, &m.LimitSource, &m.LimitGroupID, &m.LimitGroupName, &added, &updated, &m.PendingRemoval); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, ErrNotFound
 		}
@@ -145,12 +149,17 @@ type RosterChanges struct {
 	DeleteGroups    []string
 	Events          []Event
 	RemoveLimitsFor []string // group ids whose limits go with the group
+	// HoldMembers are members the directory removed whose removal the
+	// deletion guard holds: they stay, marked pending removal. An upserted
+	// member is no longer pending.
+	HoldMembers []string
 }
 
 // Empty reports whether there is nothing to write.
 func (c *RosterChanges) Empty() bool {
 	return len(c.UpsertMembers) == 0 && len(c.DeleteMembers) == 0 && len(c.AddLinks) == 0 &&
-		len(c.RemoveLinks) == 0 && len(c.UpsertGroups) == 0 && len(c.DeleteGroups) == 0 && len(c.Events) == 0
+		len(c.RemoveLinks) == 0 && len(c.UpsertGroups) == 0 && len(c.DeleteGroups) == 0 && len(c.Events) == 0 &&
+		len(c.HoldMembers) == 0
 }
 
 // ApplyRoster writes roster changes of one directory and their events.
@@ -166,7 +175,7 @@ func (tx *Tx) ApplyRoster(ctx context.Context, teamID, dirID string, c *RosterCh
 	}); err != nil {
 		return fmt.Errorf("delete members: %w", err)
 	}
-	const mcols = 11
+	const mcols = 12
 	for start, end := 0, 0; start < len(c.UpsertMembers); start = end {
 		end = start + chunk(len(c.UpsertMembers)-start, 80)
 		args := make([]any, 0, mcols*(end-start))
@@ -175,15 +184,23 @@ func (tx *Tx) ApplyRoster(ctx context.Context, teamID, dirID string, c *RosterCh
 			if m.AddedAt.IsZero() {
 				added = now
 			}
-			args = append(args, dirID, m.UserID, teamID, m.Email, m.Name, m.LimitCents, m.LimitSource, m.LimitGroupID, m.LimitGroupName, added, now)
+			args = append(args, dirID, m.UserID, teamID, m.Email, m.Name, m.LimitCents, m.LimitSource, m.LimitGroupID, m.LimitGroupName, added, now, m.PendingRemoval)
 		}
 		_, err := tx.exec(ctx, "INSERT INTO members ("+memberCols+") VALUES "+placeholders(end-start, mcols)+`
 			ON CONFLICT (directory_id, user_id) DO UPDATE SET email = excluded.email, name = excluded.name,
 			limit_cents = excluded.limit_cents, limit_source = excluded.limit_source, limit_group_id = excluded.limit_group_id,
-			limit_group_name = excluded.limit_group_name, updated_at = excluded.updated_at`, args...)
+			limit_group_name = excluded.limit_group_name, updated_at = excluded.updated_at,
+			pending_removal = excluded.pending_removal`, args...)
 		if err != nil {
 			return fmt.Errorf("upsert members: %w", err)
 		}
+	}
+	if err := inBatches(c.HoldMembers, 300, func(part []string) error {
+		_, err := tx.exec(ctx, "UPDATE members SET pending_removal = TRUE, updated_at = ? WHERE directory_id = ? AND user_id IN ("+qs(len(part))+")",
+			append([]any{now, dirID}, anys(part)...)...)
+		return err
+	}); err != nil {
+		return fmt.Errorf("hold member removals: %w", err)
 	}
 	if len(c.RemoveLinks) > 0 && tx.s.engine == Postgres {
 		for start, end := 0, 0; start < len(c.RemoveLinks); start = end {

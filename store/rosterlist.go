@@ -50,7 +50,7 @@ func listRosterMembers(ctx context.Context, on querier, q MemberQuery) ([]Member
 		args = append(args, q.GroupID)
 	}
 	args = append(args, q.Limit)
-	rows, err := on.query(ctx, "SELECT m.directory_id, m.user_id, m.team_id, m.email, m.name, m.limit_cents, m.limit_source, m.limit_group_id, m.limit_group_name, m.added_at, m.updated_at FROM members m WHERE "+where+" ORDER BY m.user_id, m.directory_id LIMIT ?", args...)
+	rows, err := on.query(ctx, "SELECT m.directory_id, m.user_id, m.team_id, m.email, m.name, m.limit_cents, m.limit_source, m.limit_group_id, m.limit_group_name, m.added_at, m.updated_at, m.pending_removal FROM members m WHERE "+where+" ORDER BY m.user_id, m.directory_id LIMIT ?", args...)
 	if err != nil {
 		return nil, fmt.Errorf("list members: %w", err)
 	}

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"time"
 
 	"github.com/roster-dev/roster/store"
 	"github.com/roster-dev/roster/sync/rules"
@@ -25,17 +26,38 @@ func (r *Reconciler) full(ctx context.Context, dirID string) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	changes := p.changes()
+	planned := p.changes()
 	r.beforeApply(dirID)
+	var (
+		changes *store.RosterChanges
+		guard   *scimGuard
+		locked  *store.Directory
+	)
 	err = r.Store.WithTx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.GetDirectory(ctx, dirID); err != nil { // locks the directory on PostgreSQL
+		d, err := tx.GetDirectory(ctx, dirID) // locks the directory on PostgreSQL
+		if err != nil {
 			return err
 		}
-		return apply(ctx, tx, team.ID, dirID, changes, items)
+		now := time.Now()
+		if guard, err = decide(ctx, tx, d, p, now); err != nil {
+			return err
+		}
+		// The guard decides under the lock; the plan computed before it
+		// holds only when nothing is held.
+		changes = planned
+		if p.hold {
+			changes = p.changes()
+		}
+		if err := apply(ctx, tx, team.ID, dirID, changes, items); err != nil {
+			return err
+		}
+		locked = d
+		return settle(ctx, tx, d, guard, changes, now)
 	})
 	if err != nil {
 		return res, err
 	}
+	r.observeGuard(locked, guard)
 	res.Changes, res.Pending = len(changes.Events), len(items)
 	r.afterApply(dirID, dir.Type, items, changes.Events)
 	return res, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/roster-dev/roster/store"
 	"github.com/roster-dev/roster/sync/rules"
@@ -55,6 +56,7 @@ func (r *Reconciler) incremental(ctx context.Context, dirID string, maxItems int
 		dir     *store.Directory
 		pending *pendingSet
 		events  []store.Event
+		guard   *scimGuard
 	)
 	err = r.Store.WithTx(ctx, func(tx *store.Tx) error {
 		var err error
@@ -75,9 +77,16 @@ func (r *Reconciler) incremental(ctx context.Context, dirID string, maxItems int
 		if err != nil {
 			return err
 		}
+		now := time.Now()
+		if guard, err = decide(ctx, tx, dir, p, now); err != nil {
+			return err
+		}
 		changes := p.changes()
 		r.beforeApply(dirID)
 		if err := apply(ctx, tx, team.ID, dirID, changes, pending.items); err != nil {
+			return err
+		}
+		if err := settle(ctx, tx, dir, guard, changes, now); err != nil {
 			return err
 		}
 		events = changes.Events
@@ -86,6 +95,7 @@ func (r *Reconciler) incremental(ctx context.Context, dirID string, maxItems int
 	if err != nil {
 		return Result{Mode: "incremental"}, false, err
 	}
+	r.observeGuard(dir, guard)
 	// A run with nothing pending is a successful reconcile too: it
 	// updates the directory's last-reconcile time.
 	r.afterApply(dirID, dir.Type, pending.items, events)

@@ -31,6 +31,10 @@ type userState struct {
 	groups    []string              // desired groups, sorted
 	cur       *store.RosterMember   // nil when not in the roster
 	curGroups []string
+	// replaced says the member is held pending removal and the directory
+	// added the same person (by email) again under a new id: the held
+	// entry goes, the person stays through the new one.
+	replaced bool
 }
 
 // groupState is one group's name in the mirror and in the roster.
@@ -50,6 +54,9 @@ type plan struct {
 	names  map[string]string // mirror group names
 	users  map[string]*userState
 	groups map[string]*groupState
+	// hold keeps the members the mirror no longer wants on the roster,
+	// marked pending removal (the SCIM deletion guard decided).
+	hold bool
 }
 
 // user returns the state of a member, adding an empty one.
@@ -102,6 +109,12 @@ func (p *plan) changes() *store.RosterChanges {
 		u := p.users[uid]
 		want := u.mirror != nil && u.mirror.Active
 		if !want {
+			if u.cur != nil && p.hold && !u.replaced {
+				if !u.cur.PendingRemoval {
+					c.HoldMembers = append(c.HoldMembers, uid)
+				}
+				continue
+			}
 			if u.cur != nil {
 				c.DeleteMembers = append(c.DeleteMembers, uid)
 				ev(&removed, EventMemberRemoved, eventData{Member: &memberRef{ID: uid, Email: u.cur.Email, Name: u.cur.Name}})
@@ -122,7 +135,9 @@ func (p *plan) changes() *store.RosterChanges {
 			continue
 		}
 		m.AddedAt = u.cur.AddedAt
-		changed := false
+		// A member held pending removal whom the directory wants again
+		// is no longer pending.
+		changed := u.cur.PendingRemoval
 		if m.Email != u.cur.Email || m.Name != u.cur.Name {
 			diff := map[string]oldNew{}
 			if m.Email != u.cur.Email {

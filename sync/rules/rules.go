@@ -83,19 +83,22 @@ func SameCents(a, b *int64) bool {
 type Guard struct {
 	MaxRemovals int
 	MaxFraction float64
+	// FractionFloor is how many removals the fraction alone never holds;
+	// below 1 it is 1.
+	FractionFloor int
 }
 
 // Holds reports whether a poll that would take leaving members off a
 // roster of active members must wait for an admin's approval: when it
 // removes more than MaxRemovals (so 0 holds every removal), or more than
 // MaxFraction of the active members. The fraction alone never holds a
-// single removal: in a directory of three, one person leaving is a third of
-// it, and is ordinary.
+// single removal (nor FractionFloor removals, when larger): in a directory
+// of three, one person leaving is a third of it, and is ordinary.
 func (g Guard) Holds(leaving, active int) bool {
 	if leaving > g.MaxRemovals {
 		return true
 	}
-	return active > 0 && leaving > 1 && float64(leaving) > g.MaxFraction*float64(active)
+	return active > 0 && leaving > max(1, g.FractionFloor) && float64(leaving) > g.MaxFraction*float64(active)
 }
 
 // Closure answers which groups a member is in, directly or through nested

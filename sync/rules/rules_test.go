@@ -189,6 +189,9 @@ func TestGuardHolds(t *testing.T) {
 		{"max_removals 0 holds one removal", rules.Guard{MaxRemovals: 0, MaxFraction: 1}, 1, 1000, true},
 		{"max_removals 0 lets an empty poll through", rules.Guard{MaxRemovals: 0, MaxFraction: 1}, 0, 1000, false},
 		{"fraction 1 never holds by share", rules.Guard{MaxRemovals: 1 << 30, MaxFraction: 1}, 1000, 1000, false},
+		{"the floor: 10 of 20 not held by share", rules.Guard{MaxRemovals: 50, MaxFraction: 0.2, FractionFloor: 10}, 10, 20, false},
+		{"past the floor: 11 of 40 held by share", rules.Guard{MaxRemovals: 50, MaxFraction: 0.2, FractionFloor: 10}, 11, 40, true},
+		{"the floor does not lift the count", rules.Guard{MaxRemovals: 5, MaxFraction: 1, FractionFloor: 10}, 6, 1000, true},
 		{"no active count: only the count applies", def, 10, 0, false},
 	}
 	for _, tt := range tests {
