@@ -27,8 +27,8 @@ import (
 
 // Event types this stage appends to the feed.
 const (
-	EventDirectoryHeld     = "directory.needs_review"
-	EventDirectoryApproved = "directory.approved"
+	EventDirectoryHeld     = rules.EventDirectoryHeld
+	EventDirectoryApproved = rules.EventDirectoryApproved
 )
 
 // Poller reads polled sources into the mirror.

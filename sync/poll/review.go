@@ -16,16 +16,7 @@ import (
 const reviewSample = 20
 
 // Review is what a held-back poll would have done, kept on the directory.
-type Review struct {
-	HeldAt       time.Time `json:"held_at"`
-	WouldRemove  int       `json:"would_remove"`
-	ActiveBefore int       `json:"active_before"`
-	MaxRemovals  int       `json:"max_removals"`
-	MaxFraction  float64   `json:"max_fraction"`
-	Sample       []string  `json:"sample"` // some of the users who would leave
-	// Approved lets the next poll apply removals despite the guard.
-	Approved bool `json:"approved,omitempty"`
-}
+type Review = rules.Review
 
 // hold records a poll the deletion guard held back: the directory goes to
 // needs_review with what the poll would remove, and the feed says so once

@@ -8,7 +8,6 @@ import (
 
 	"github.com/roster-dev/roster/connectors"
 	"github.com/roster-dev/roster/store"
-	"github.com/roster-dev/roster/sync/poll"
 	"github.com/roster-dev/roster/sync/rules"
 )
 
@@ -39,7 +38,7 @@ type scimGuard struct {
 	approved bool // an admin approved the open review
 	tripped  bool // this run opened the review
 	recent   int  // removals applied within the window before this run
-	review   poll.Review
+	review   rules.Review
 }
 
 // guardOf returns the deletion guard of a SCIM directory that has it on,
@@ -158,14 +157,14 @@ func settle(ctx context.Context, tx *store.Tx, dir *store.Directory, g *scimGuar
 		return err
 	}
 	if counts.Pending == 0 {
-		var open poll.Review
+		var open rules.Review
 		_ = json.Unmarshal(dir.Review, &open)
 		approved := dir.State == store.StateNeedsReview && open.Approved
 		dir.State, dir.Review, dir.LastError = store.StateOK, nil, ""
 		if approved {
 			b, _ := json.Marshal(map[string]any{"applied_removals": len(c.DeleteMembers), "approved_at": now.UTC(),
 				"team_id": dir.TeamID, "directory_id": dir.ID})
-			ev := store.Event{DirectoryID: dir.ID, Type: poll.EventDirectoryApproved, OccurredAt: now.UTC(), Data: b}
+			ev := store.Event{DirectoryID: dir.ID, Type: rules.EventDirectoryApproved, OccurredAt: now.UTC(), Data: b}
 			if err := tx.AppendEvents(ctx, dir.TeamID, []store.Event{ev}); err != nil {
 				return err
 			}
@@ -188,7 +187,7 @@ func settle(ctx context.Context, tx *store.Tx, dir *store.Directory, g *scimGuar
 	}
 	rv := g.review
 	if g.tripped {
-		rv = poll.Review{HeldAt: now.UTC(), ActiveBefore: counts.Members + g.recent}
+		rv = rules.Review{HeldAt: now.UTC(), ActiveBefore: counts.Members + g.recent}
 	}
 	rv.WouldRemove, rv.Sample = counts.Pending, sample
 	rv.MaxRemovals, rv.MaxFraction = g.limits.MaxRemovals, g.limits.MaxFraction
@@ -201,7 +200,7 @@ func settle(ctx context.Context, tx *store.Tx, dir *store.Directory, g *scimGuar
 		_ = json.Unmarshal(b, &data)
 		data["team_id"], data["directory_id"] = dir.TeamID, dir.ID
 		eb, _ := json.Marshal(data)
-		ev := store.Event{DirectoryID: dir.ID, Type: poll.EventDirectoryHeld, OccurredAt: rv.HeldAt, Data: eb}
+		ev := store.Event{DirectoryID: dir.ID, Type: rules.EventDirectoryHeld, OccurredAt: rv.HeldAt, Data: eb}
 		if err := tx.AppendEvents(ctx, dir.TeamID, []store.Event{ev}); err != nil {
 			return err
 		}
