@@ -13,10 +13,12 @@ package apiclient
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -133,6 +135,10 @@ func (c *Client) Do(ctx context.Context, newReq func(ctx context.Context) (*http
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
+			}
+			if permanent(err) {
+				c.Stats.Errors.Add(1)
+				return nil, err
 			}
 			last = err
 			if err := c.sleep(ctx, c.backoff(attempt)); err != nil {
@@ -257,6 +263,20 @@ func (c *Client) acquire(ctx context.Context) error {
 }
 
 func (c *Client) release() { <-c.sem }
+
+// permanent reports transport errors that another attempt cannot mend: a
+// host name that does not exist, or a server certificate that does not
+// verify. Retrying them only keeps an admin waiting for the same answer.
+func permanent(err error) bool {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+		return true
+	}
+	var unknownCA x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	return errors.As(err, &unknownCA) || errors.As(err, &hostErr) || errors.As(err, &invalid)
+}
 
 // RetryAfter reads a Retry-After header: seconds, or an HTTP date. Zero means
 // none (or one in the past).

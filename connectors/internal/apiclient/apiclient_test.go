@@ -3,6 +3,7 @@ package apiclient
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -151,5 +152,24 @@ func TestRetryAfter(t *testing.T) {
 		if got := RetryAfter(h, now); got != tt.want {
 			t.Errorf("RetryAfter(%q) = %v, want %v", tt.v, got, tt.want)
 		}
+	}
+}
+
+func TestUnknownHostIsNotRetried(t *testing.T) {
+	// The transport answers as a resolver does for a name that does not
+	// exist, so the test needs no DNS.
+	tr := &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) {
+		return nil, &net.DNSError{Err: "no such host", Name: "no-such-host.invalid", IsNotFound: true}
+	}}
+	c := &Client{HTTP: &http.Client{Transport: tr}, Sleep: func(context.Context, time.Duration) error {
+		t.Fatal("slept before a retry of an unknown host")
+		return nil
+	}}
+	_, err := c.Do(context.Background(), get("https://no-such-host.invalid/x"))
+	if err == nil {
+		t.Fatal("no error for an unknown host")
+	}
+	if got := c.Stats.Requests.Load(); got != 1 {
+		t.Fatalf("requests = %d, want 1 (no retry)", got)
 	}
 }
