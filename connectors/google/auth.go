@@ -1,12 +1,10 @@
 package google
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
@@ -27,7 +25,7 @@ func (s *Source) token(ctx context.Context) (*oauth2.Token, error) {
 	// x/oauth2/jwt posts with the client it finds in the context and no
 	// context of its own, so the transport carries ctx: the fetch goes
 	// through apiclient (retries, counts) and ends with the poll.
-	hc := &http.Client{Transport: tokenTransport{ctx: ctx, c: s.tokc}}
+	hc := &http.Client{Transport: apiclient.Transport{Client: s.tokc}}
 	t, err := s.jwt.TokenSource(context.WithValue(ctx, oauth2.HTTPClient, hc)).Token()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -46,55 +44,6 @@ func (s *Source) dropToken(tok *oauth2.Token) {
 	defer s.tokMu.Unlock()
 	if s.tok == tok {
 		s.tok = nil
-	}
-}
-
-// tokenTransport sends the token request through an apiclient.Client and
-// gives its answer back as an *http.Response, errors included, so that
-// x/oauth2 reads the error body.
-type tokenTransport struct {
-	ctx context.Context
-	c   *apiclient.Client
-}
-
-func (t tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	var body []byte
-	if req.Body != nil {
-		b, err := io.ReadAll(req.Body)
-		req.Body.Close()
-		if err != nil {
-			return nil, err
-		}
-		body = b
-	}
-	resp, err := t.c.Do(t.ctx, func(ctx context.Context) (*http.Request, error) {
-		r := req.Clone(ctx)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.ContentLength = int64(len(body))
-		r.GetBody = nil
-		return r, nil
-	})
-	var se *apiclient.StatusError
-	switch {
-	case errors.As(err, &se):
-		return answer(req, se.Status, se.Header, se.Body), nil
-	case err != nil:
-		return nil, err
-	}
-	return answer(req, resp.Status, resp.Header, resp.Body), nil
-}
-
-func answer(req *http.Request, status int, h http.Header, body []byte) *http.Response {
-	return &http.Response{
-		Status:        fmt.Sprintf("%d %s", status, http.StatusText(status)),
-		StatusCode:    status,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        h,
-		Body:          io.NopCloser(bytes.NewReader(body)),
-		ContentLength: int64(len(body)),
-		Request:       req,
 	}
 }
 

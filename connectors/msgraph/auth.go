@@ -1,7 +1,6 @@
 package msgraph
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -13,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -24,8 +22,6 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
-
-	"github.com/roster-dev/roster/connectors/internal/apiclient"
 )
 
 const assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -204,53 +200,6 @@ func (ts *tokenSource) assertion(now time.Time) (string, error) {
 		return "", fmt.Errorf("client assertion: sign: %w", err)
 	}
 	return signing + "." + base64.RawURLEncoding.EncodeToString(sig), nil
-}
-
-// apiTransport sends requests through an apiclient.Client, so token
-// requests get the same retries and counts as Graph requests. An answer
-// that is not 2xx is handed back as a response, for oauth2 to read the
-// error body.
-type apiTransport struct{ c *apiclient.Client }
-
-func (t apiTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	var body []byte
-	if req.Body != nil {
-		b, err := io.ReadAll(req.Body)
-		req.Body.Close()
-		if err != nil {
-			return nil, err
-		}
-		body = b
-	}
-	resp, err := t.c.Do(req.Context(), func(ctx context.Context) (*http.Request, error) {
-		r := req.Clone(ctx)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.ContentLength = int64(len(body))
-		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-		return r, nil
-	})
-	var se *apiclient.StatusError
-	switch {
-	case errors.As(err, &se):
-		return synthesize(req, se.Status, se.Header, se.Body), nil
-	case err != nil:
-		return nil, err
-	}
-	return synthesize(req, resp.Status, resp.Header, resp.Body), nil
-}
-
-func synthesize(req *http.Request, status int, h http.Header, body []byte) *http.Response {
-	return &http.Response{
-		Status:        strconv.Itoa(status) + " " + http.StatusText(status),
-		StatusCode:    status,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        h,
-		Body:          io.NopCloser(bytes.NewReader(body)),
-		ContentLength: int64(len(body)),
-		Request:       req,
-	}
 }
 
 // AuthError is a token request Entra refused, with what to do about it.

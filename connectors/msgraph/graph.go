@@ -131,7 +131,7 @@ func Open(_ context.Context, cfg *Config, log *slog.Logger, opts Options) (*Sour
 		BaseBackoff: opts.BaseBackoff, MaxBackoff: opts.MaxBackoff, MaxWait: opts.MaxWait,
 		Sleep: opts.Sleep,
 	}
-	s.tokens = newTokenSource(cfg, cert, &http.Client{Transport: apiTransport{s.tokAPI}})
+	s.tokens = newTokenSource(cfg, cert, &http.Client{Transport: apiclient.Transport{Client: s.tokAPI}})
 	return s, nil
 }
 

@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"sync"
@@ -20,8 +19,6 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
-
-	"github.com/roster-dev/roster/connectors/internal/apiclient"
 )
 
 // Okta API scopes a service app needs.
@@ -168,35 +165,4 @@ func joinScopes(s []string) string {
 		out += v
 	}
 	return out
-}
-
-// apiTransport sends x/oauth2's token requests through an apiclient, so
-// they are retried, throttled and counted like every other request.
-type apiTransport struct{ c *apiclient.Client }
-
-func (t apiTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	var body []byte
-	if req.Body != nil {
-		b, err := io.ReadAll(req.Body)
-		req.Body.Close()
-		if err != nil {
-			return nil, err
-		}
-		body = b
-	}
-	resp, err := t.c.Do(req.Context(), func(ctx context.Context) (*http.Request, error) {
-		r := req.Clone(ctx)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.ContentLength = int64(len(body))
-		return r, nil
-	})
-	var se *apiclient.StatusError
-	switch {
-	case err == nil:
-		return &http.Response{StatusCode: resp.Status, Header: resp.Header, Body: io.NopCloser(bytes.NewReader(resp.Body)), Request: req}, nil
-	case errors.As(err, &se):
-		// Hand the answer to x/oauth2, which reads the OAuth error in it.
-		return &http.Response{StatusCode: se.Status, Status: http.StatusText(se.Status), Header: se.Header, Body: io.NopCloser(bytes.NewReader(se.Body)), Request: req}, nil
-	}
-	return nil, err
 }

@@ -154,7 +154,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Source, error) {
 		s.tokenAPI = &apiclient.Client{HTTP: paced, Concurrency: 1, Classify: classify, Sleep: o.sleep}
 		s.auth = &serviceAppAuth{
 			clientID: cfg.ClientID, key: key, tokenURL: org.String() + "/oauth2/v1/token", scopes: s.scopes(),
-			http: &http.Client{Transport: apiTransport{c: s.tokenAPI}, Timeout: timeout}, now: o.now,
+			http: &http.Client{Transport: apiclient.Transport{Client: s.tokenAPI}, Timeout: timeout}, now: o.now,
 		}
 	}
 	return s, nil
