@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/mail"
 	"net/url"
 	"strings"
@@ -198,24 +197,10 @@ func checkURL(raw string) error {
 	if u.User != nil {
 		return fmt.Errorf("%q carries credentials; leave them out of the URL", shown)
 	}
-	switch strings.ToLower(u.Scheme) {
-	case "https":
-		return nil
-	case "http":
-		if isLoopback(u.Hostname()) {
-			return nil
-		}
-		return fmt.Errorf("%q: http:// is allowed only for loopback hosts (127.0.0.0/8, ::1, localhost); use https://", shown)
+	if err := connectors.CheckScheme(u); err != nil {
+		return fmt.Errorf("%q: %w", shown, err)
 	}
-	return fmt.Errorf("%q: scheme %q is not supported; use https://", shown, u.Scheme)
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return nil
 }
 
 // Validate reports every problem at once, each saying what to do.

@@ -28,7 +28,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"regexp"
 	"strings"
@@ -252,24 +251,10 @@ func checkURL(field, raw string) error {
 	if u.RawQuery != "" || u.Fragment != "" {
 		return fmt.Errorf("%s %q: must not have a query or fragment; give the root URL only", field, raw)
 	}
-	switch strings.ToLower(u.Scheme) {
-	case "https":
-		return nil
-	case "http":
-		if isLoopback(u.Hostname()) {
-			return nil
-		}
-		return fmt.Errorf("%s %q: http:// is accepted only for loopback hosts (127.0.0.0/8, ::1, localhost); use https://", field, raw)
+	if err := connectors.CheckScheme(u); err != nil {
+		return fmt.Errorf("%s %q: %w", field, raw, err)
 	}
-	return fmt.Errorf("%s %q: scheme %q is not supported; use https://", field, raw, u.Scheme)
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return nil
 }
 
 // certificate is a parsed client certificate and its key.

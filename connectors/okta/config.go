@@ -39,7 +39,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"strings"
 
@@ -193,14 +192,8 @@ func parseOrgURL(raw string) (*url.URL, error) {
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("not a URL; write it like https://acme.okta.com")
 	}
-	switch strings.ToLower(u.Scheme) {
-	case "https":
-	case "http":
-		if !isLoopback(u.Hostname()) {
-			return nil, fmt.Errorf("http:// is accepted only for loopback hosts (127.0.0.0/8, ::1, localhost); use https://")
-		}
-	default:
-		return nil, fmt.Errorf("scheme %q is not supported; use https://", u.Scheme)
+	if err := connectors.CheckScheme(u); err != nil {
+		return nil, err
 	}
 	if u.User != nil {
 		return nil, fmt.Errorf("holds a user name or password; give only the address and put the credentials in api_token or client_id/private_key_pem")
@@ -212,14 +205,6 @@ func parseOrgURL(raw string) (*url.URL, error) {
 		return nil, fmt.Errorf("that is the Admin Console's address; use the org URL without -admin, e.g. https://acme.okta.com")
 	}
 	return &url.URL{Scheme: strings.ToLower(u.Scheme), Host: u.Host}, nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // isID reports whether s looks like an Okta object id with the prefix Okta
