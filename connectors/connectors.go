@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 )
 
 // A Source is a directory that roster polls. It lists the whole directory;
@@ -192,3 +193,22 @@ func (t Type) Load(stored json.RawMessage) (Config, error) {
 	}
 	return c, nil
 }
+
+// ConfigError lists every problem a source's Validate found, each saying
+// what to do, so an admin fixes them in one round.
+type ConfigError struct {
+	// Source names the settings in the message ("ldap config").
+	Source   string
+	Problems []error
+}
+
+func (e *ConfigError) Error() string {
+	parts := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		parts[i] = p.Error()
+	}
+	return e.Source + ": " + strings.Join(parts, "; ")
+}
+
+// Unwrap gives the individual problems to errors.Is and errors.As.
+func (e *ConfigError) Unwrap() []error { return e.Problems }

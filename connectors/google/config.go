@@ -252,7 +252,7 @@ func (c *Config) Validate() error {
 	if len(errs) == 0 {
 		return nil
 	}
-	return &ConfigError{Problems: errs}
+	return &ConfigError{Source: "google config", Problems: errs}
 }
 
 func validCustomer(s string) bool {
@@ -285,18 +285,7 @@ func validDomain(s string) bool {
 }
 
 // ConfigError lists every problem Validate found.
-type ConfigError struct{ Problems []error }
-
-func (e *ConfigError) Error() string {
-	parts := make([]string, len(e.Problems))
-	for i, p := range e.Problems {
-		parts[i] = p.Error()
-	}
-	return "google config: " + strings.Join(parts, "; ")
-}
-
-// Unwrap gives the individual problems to errors.Is/As.
-func (e *ConfigError) Unwrap() []error { return e.Problems }
+type ConfigError = connectors.ConfigError
 
 // Polling returns the settings every polled source shares.
 func (c *Config) Polling() connectors.PollSettings { return c.PollSettings }

@@ -250,22 +250,11 @@ func (c *Config) Validate() error {
 	if len(errs) == 0 {
 		return nil
 	}
-	return &ConfigError{Problems: errs}
+	return &ConfigError{Source: "ldap config", Problems: errs}
 }
 
 // ConfigError lists every problem Validate found.
-type ConfigError struct{ Problems []error }
-
-func (e *ConfigError) Error() string {
-	parts := make([]string, len(e.Problems))
-	for i, p := range e.Problems {
-		parts[i] = p.Error()
-	}
-	return "ldap config: " + strings.Join(parts, "; ")
-}
-
-// Unwrap gives the individual problems to errors.Is/As.
-func (e *ConfigError) Unwrap() []error { return e.Problems }
+type ConfigError = connectors.ConfigError
 
 func looksLikeBindName(s string) bool {
 	if _, err := goldap.ParseDN(s); err == nil && strings.Contains(s, "=") {

@@ -217,22 +217,11 @@ func (c *Config) Validate() error {
 	if len(errs) == 0 {
 		return nil
 	}
-	return &ConfigError{Problems: errs}
+	return &ConfigError{Source: "msgraph settings", Problems: errs}
 }
 
 // ConfigError lists every problem Validate found.
-type ConfigError struct{ Problems []error }
-
-func (e *ConfigError) Error() string {
-	parts := make([]string, len(e.Problems))
-	for i, p := range e.Problems {
-		parts[i] = p.Error()
-	}
-	return "msgraph settings: " + strings.Join(parts, "; ")
-}
-
-// Unwrap gives the individual problems to errors.Is and errors.As.
-func (e *ConfigError) Unwrap() []error { return e.Problems }
+type ConfigError = connectors.ConfigError
 
 // checkURL accepts https:// URLs, and http:// ones only for loopback hosts,
 // so a token never crosses a network in the clear.

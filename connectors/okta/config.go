@@ -112,18 +112,7 @@ func (c Config) LogValue() slog.Value {
 }
 
 // ConfigError lists every problem Validate found.
-type ConfigError struct{ Problems []error }
-
-func (e *ConfigError) Error() string {
-	parts := make([]string, len(e.Problems))
-	for i, p := range e.Problems {
-		parts[i] = p.Error()
-	}
-	return "okta config: " + strings.Join(parts, "; ")
-}
-
-// Unwrap gives the individual problems to errors.Is/As.
-func (e *ConfigError) Unwrap() []error { return e.Problems }
+type ConfigError = connectors.ConfigError
 
 // Validate reports every problem at once, each saying what to do. Error
 // texts never contain a secret.
@@ -182,7 +171,7 @@ func (c *Config) Validate() error {
 	if len(errs) == 0 {
 		return nil
 	}
-	return &ConfigError{Problems: errs}
+	return &ConfigError{Source: "okta config", Problems: errs}
 }
 
 // parseOrgURL checks an org URL: https://, or http:// for a loopback host,
