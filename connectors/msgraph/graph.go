@@ -168,14 +168,7 @@ func (s *Source) sleep(ctx context.Context, d time.Duration) error {
 	if s.sleepFn != nil {
 		return s.sleepFn(ctx, d)
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return apiclient.Sleep(ctx, d)
 }
 
 // GraphError is an answer from Graph that was not a success.

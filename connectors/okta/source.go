@@ -137,7 +137,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Source, error) {
 	}
 	sleep := o.sleep
 	if sleep == nil {
-		sleep = sleepCtx
+		sleep = apiclient.Sleep
 	}
 	s := &Source{cfg: cfg, org: org, log: log.With("connector", "okta"), now: o.now}
 	s.pacer = &pacer{next: base, sleep: sleep, now: o.now, buckets: map[string]*bucket{}}
@@ -162,17 +162,6 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Source, error) {
 
 // noRedirects keeps the Authorization header from following a redirect.
 func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
 
 // scopes are what a service app asks for.
 func (s *Source) scopes() []string {
