@@ -251,7 +251,7 @@ func (s *Source) full(ctx context.Context, sess *session) (*connectors.Snapshot,
 		return nil, nil, nil, err
 	}
 	s.log.Info("ldap: full listing", "url", sess.url, "users", len(snap.Users), "groups", len(snap.Groups),
-		"skipped", len(snap.Skipped), "cursor", cur.Kind, "took", s.now().Sub(start).Round(time.Millisecond))
+		"skipped", len(snap.Skipped), "cursor", cur.Kind, "duration", s.now().Sub(start).Seconds())
 	return snap, raw, idx, nil
 }
 
