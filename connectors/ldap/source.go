@@ -250,7 +250,7 @@ func (s *Source) full(ctx context.Context, sess *session) (*connectors.Snapshot,
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	s.log.Info("ldap: full listing", "url", sess.url, "users", len(snap.Users), "groups", len(snap.Groups),
+	s.log.Debug("ldap: full listing", "url", sess.url, "users", len(snap.Users), "groups", len(snap.Groups),
 		"skipped", len(snap.Skipped), "cursor", cur.Kind, "duration", s.now().Sub(start).Seconds())
 	return snap, raw, idx, nil
 }

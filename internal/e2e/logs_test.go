@@ -67,6 +67,15 @@ func TestLogs(t *testing.T) {
 					t.Fatalf("rotated token = %s", resp)
 				}
 				r.WaitRoster(d.TeamID, "ann@acme.test")
+				// The request log keeps the query, without the credential.
+				var reqs *Response
+				Eventually(t, 5*time.Second, "the request log", func() (bool, string) {
+					reqs = r.Admin("GET", "/teams/"+d.TeamID+"/directories/"+d.ID+"/requests", nil)
+					return strings.Contains(reqs.String(), "access_token"), reqs.String()
+				})
+				if strings.Contains(reqs.String(), inURL) || strings.Contains(reqs.String(), pw) || strings.Contains(reqs.String(), pw2) {
+					t.Errorf("the SCIM request log shows a credential: %.500s", reqs)
+				}
 			}
 
 			{ // a webhook created, refused, rotated, delivering
@@ -94,8 +103,9 @@ func TestLogs(t *testing.T) {
 				waitDelivered(r, rc, d.TeamID, n+1)
 			}
 
-			// Pollers with an API token and a client secret, right and wrong.
-			for _, p := range []provider{{"okta", newOktaDir}, {"msgraph", newGraphDir}} {
+			// Pollers with a service-account key, an API token and a client
+			// secret, right and wrong.
+			for _, p := range []provider{{"google", newGoogleDir}, {"okta", newOktaDir}, {"msgraph", newGraphDir}} {
 				f := p.new(t, fakeOpts{})
 				for i, s := range f.secrets {
 					secrets[fmt.Sprintf("%s secret %d", p.name, i)] = s
