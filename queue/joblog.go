@@ -26,10 +26,10 @@ import (
 
 // Outcomes of a job, the "outcome" attribute of its line.
 const (
-	OutcomeOK    = "ok"
-	OutcomeHeld  = "held"
-	OutcomeRetry = "retry"
-	OutcomeError = "error"
+	outcomeOK    = "ok"
+	outcomeHeld  = "held"
+	outcomeRetry = "retry"
+	outcomeError = "error"
 )
 
 // jobReport is what a handler told about its run.
@@ -96,18 +96,18 @@ func jobLine(ctx context.Context, log *slog.Logger, rep *jobReport, elapsed time
 	held, handled := rep.held, rep.err
 	rep.mu.Unlock()
 
-	outcome, level, msg := OutcomeOK, slog.LevelInfo, "job done"
+	outcome, level, msg := outcomeOK, slog.LevelInfo, "job done"
 	switch {
 	case herr != nil && retry:
-		outcome, level, msg = OutcomeRetry, slog.LevelWarn, "job failed; will retry"
+		outcome, level, msg = outcomeRetry, slog.LevelWarn, "job failed; will retry"
 		attrs = append(attrs, slog.Int("retry", retried+1), slog.Int("max_retry", maxRetry))
 	case herr != nil:
-		outcome, level, msg = OutcomeError, slog.LevelError, "job failed"
+		outcome, level, msg = outcomeError, slog.LevelError, "job failed"
 		attrs = append(attrs, slog.Int("retries", retried))
 	case handled != nil:
-		outcome, level, msg, herr = OutcomeError, slog.LevelError, "job failed", handled
+		outcome, level, msg, herr = outcomeError, slog.LevelError, "job failed", handled
 	case held:
-		outcome, level, msg = OutcomeHeld, slog.LevelWarn, "job held"
+		outcome, level, msg = outcomeHeld, slog.LevelWarn, "job held"
 	}
 	head := []slog.Attr{slog.Float64("duration", elapsed.Seconds()), slog.String("outcome", outcome)}
 	attrs = append(head, attrs...)
