@@ -27,8 +27,25 @@ func TestLogs(t *testing.T) {
 			if os.Getenv("ROSTER_TEST_LOG") != "" {
 				logs.Also = os.Stderr
 			}
-			r := StartLogged(t, m, logs.Logger(), hookConfig)
 			secrets := map[string]string{"admin token": AdminToken}
+			// PostgreSQL here trusts local connections: a password in the
+			// URL is accepted, and must show nowhere.
+			dbPassword := "db-pw-" + testenv.RandomHex(8)
+			database := m.Database
+			m.Database = func(t testing.TB) string {
+				u := database(t)
+				if u == "" {
+					return u
+				}
+				pu, err := url.Parse(u)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pu.User = url.UserPassword(pu.User.Username(), dbPassword)
+				secrets["database password"] = dbPassword
+				return pu.String()
+			}
+			r := StartLogged(t, m, logs.Logger(), hookConfig)
 			d := r.NewSCIMTeam(nil)
 
 			{ // SCIM with a bearer token, passwords, a wrong token, a rotation
@@ -141,6 +158,9 @@ func TestLogs(t *testing.T) {
 				}
 				r.MustAdmin(200, "PATCH", "/teams/"+team+"/directories/"+dir, map[string]any{"ldap": map[string]any{"bind_password": s.ServicePassword}})
 				r.syncAndWait(t, team, dir, "ok")
+				// A failed poll logs its error.
+				s.Stop()
+				r.syncAndWait(t, team, dir, "error")
 			}
 
 			r.Stop() // every line is written
@@ -167,7 +187,8 @@ func checkLogs(t *testing.T, logs *logtest.Capture, secrets map[string]string) {
 		t.Fatalf("only %d lines captured:\n%s", len(lines), text)
 	}
 
-	// A measured duration is seconds as a number, on every line.
+	// The same things under the same keys on every line: a measured
+	// duration is seconds as a number, an error is err.
 	for _, l := range lines {
 		if v, ok := l.Attrs["duration"]; ok {
 			if _, isNum := v.(float64); !isNum {
@@ -177,10 +198,14 @@ func checkLogs(t *testing.T, logs *logtest.Capture, secrets map[string]string) {
 		if _, ok := l.Attrs["took"]; ok {
 			t.Errorf("a duration under another key: %s", l.Raw)
 		}
+		if _, ok := l.Attrs["error"]; ok {
+			t.Errorf("an error under another key than err: %s", l.Raw)
+		}
 	}
 
 	// One line per job run (a retried task logs once per attempt).
 	jobs := map[string]int{}
+	failed := 0
 	runs := map[string]string{}
 	for _, l := range lines {
 		job := l.Str("job")
@@ -202,6 +227,9 @@ func checkLogs(t *testing.T, logs *logtest.Capture, secrets map[string]string) {
 		if job == "poll" && l.Str("outcome") == "ok" && (l.Str("team") == "" || l.Str("type") == "" || l.Str("kind") == "") {
 			t.Errorf("poll line without team, type or kind: %s", l.Raw)
 		}
+		if job == "poll" && l.Str("outcome") == "error" && l.Level() == "ERROR" && l.Str("err") != "" {
+			failed++
+		}
 		if job == "reconcile" && l.Str("outcome") == "ok" && l.Str("team") != "" && l.Str("mode") == "" {
 			t.Errorf("reconcile line without mode: %s", l.Raw)
 		}
@@ -210,6 +238,9 @@ func checkLogs(t *testing.T, logs *logtest.Capture, secrets map[string]string) {
 		if jobs[job] == 0 {
 			t.Errorf("no %s job line in the log", job)
 		}
+	}
+	if testldap.Enabled() && failed == 0 {
+		t.Errorf("no failed poll line at error level with its error")
 	}
 
 	var scimLines, authLines int
