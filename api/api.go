@@ -133,7 +133,7 @@ func (s *Server) wrap(f func(w http.ResponseWriter, r *http.Request) *apiError) 
 		sw := &statusWriter{ResponseWriter: w, status: 200}
 		defer func() {
 			if s.Metrics != nil {
-				s.Metrics.APIRequests.WithLabelValues(strconv.Itoa(sw.status)).Inc()
+				s.Metrics.APIRequests.WithLabelValues(metrics.StatusClass(sw.status)).Inc()
 			}
 		}()
 		if err := s.authenticate(r); err != nil {
