@@ -3,10 +3,13 @@ package e2e
 import (
 	"bytes"
 	"strings"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	promodel "github.com/prometheus/common/model"
+
+	"github.com/roster-dev/roster/config"
 )
 
 // scrape is one /metrics answer, parsed by the Prometheus text parser.
@@ -114,4 +117,25 @@ func hasLabels(m *dto.Metric, labels ...string) bool {
 		}
 	}
 	return true
+}
+
+// fastMetrics reads the directory gauges every 50 ms, so that a test sees
+// a change on /metrics soon after it happened (10 s by default).
+func fastMetrics(c *config.Config) { c.Metrics.RefreshInterval.Duration = 50 * time.Millisecond }
+
+// perDirectoryMetrics is fastMetrics with the per-directory series on.
+func perDirectoryMetrics(c *config.Config) {
+	fastMetrics(c)
+	c.Metrics.PerDirectory = true
+}
+
+// waitMetrics scrapes /metrics until cond holds (10 s at most).
+func (r *Roster) waitMetrics(what string, cond func(s scrape) (bool, string)) scrape {
+	r.T.Helper()
+	var s scrape
+	Eventually(r.T, 10*time.Second, what, func() (bool, string) {
+		s = r.scrape()
+		return cond(s)
+	})
+	return s
 }
