@@ -67,7 +67,11 @@ func addDirectories(t *testing.T, a *App, prefix, typ string, n int, pending boo
 		for i := range n {
 			id := fmt.Sprintf("%s%d", prefix, i)
 			d := &store.Directory{ID: id, TeamID: "t", Type: typ}
-			if typ != "scim" {
+			switch {
+			case typ != "scim" && i%2 == 1: // failing, backing off
+				d.State = store.StateError
+				d.LastPoll = []byte(`{"at":"2026-01-01T00:00:00Z","kind":"full","result":"error","consecutive_failures":1,"next_poll_at":"2099-01-01T00:00:00Z"}`)
+			case typ != "scim":
 				d.LastPoll = []byte(`{"at":"2026-01-01T00:00:00Z","kind":"full","result":"ok"}`)
 			}
 			if err := tx.CreateDirectory(ctx, d); err != nil {
@@ -99,10 +103,21 @@ func gather(t *testing.T, a *App) []*dto.MetricFamily {
 }
 
 // TestMetricsLintAndRules lints a full scrape of roster's metrics (every
-// vector with a sample, the per-directory series on), checks that every
-// series of the issue 15 list is there, and that every metric the shipped
-// alert rules and dashboard use exists.
+// vector with a sample, the per-directory series on) and checks that every
+// series of the issue 15 list is there.
 func TestMetricsLintAndRules(t *testing.T) {
+	have := fullScrape(t)
+	for _, name := range append(specSeries, perDirectorySeries...) {
+		if !have[name] {
+			t.Errorf("no metric %s", name)
+		}
+	}
+}
+
+// fullScrape moves every vector, lints the scrape and returns the names on
+// it (histograms with their _bucket, _sum and _count).
+func fullScrape(t *testing.T) map[string]bool {
+	t.Helper()
 	a := newMetricsApp(t, true)
 	ctx := context.Background()
 	addDirectories(t, a, "d", "scim", 1, true)
@@ -161,11 +176,14 @@ func TestMetricsLintAndRules(t *testing.T) {
 			have[name+suffix] = true
 		}
 	}
-	for _, name := range append(specSeries, perDirectorySeries...) {
-		if !have[name] {
-			t.Errorf("no metric %s", name)
-		}
-	}
+	return have
+}
+
+// TestShippedConfigsUseExportedSeries checks that every roster_ metric the
+// shipped alert rules and dashboard name is on a full scrape (after
+// fullScrape's traffic, per-directory series on).
+func TestShippedConfigsUseExportedSeries(t *testing.T) {
+	have := fullScrape(t)
 	metricRef := regexp.MustCompile(`\broster_[a-z_]+`)
 	for _, file := range []string{"../configs/alerts.yaml", "../configs/dashboard.json"} {
 		b, err := os.ReadFile(file)
@@ -223,6 +241,9 @@ func TestDefaultScrapeIsBoundedByTypes(t *testing.T) {
 	if dirs != 300 {
 		t.Errorf("roster_directories sums to %v, want 300", dirs)
 	}
+	if n := typeGauge(t, a, "roster_directories_backing_off", "ldap"); n != 50 {
+		t.Errorf("roster_directories_backing_off{ldap} = %v, want 50", n)
+	}
 	// 5 types × 4 states, and 4 gauges per type: all sent, zeros included.
 	if want := 5*4 + 5*4 + 1; before < want {
 		t.Errorf("%d roster_ series, want at least the %d directory aggregates", before, want)
@@ -236,4 +257,23 @@ func hasFamily(mfs []*dto.MetricFamily, name string) bool {
 		}
 	}
 	return false
+}
+
+// typeGauge reads a directory gauge of one type.
+func typeGauge(t *testing.T, a *App, name, typ string) float64 {
+	t.Helper()
+	for _, mf := range gather(t, a) {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "directory_type" && l.GetValue() == typ {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no %s{directory_type=%q}", name, typ)
+	return 0
 }
