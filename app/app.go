@@ -207,9 +207,8 @@ func (a *App) Run(ctx context.Context) error {
 	errs := make(chan error, 4)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// The directory gauges are read once before the first scrape can
-	// come, then in the background; a failure here is logged and retried.
-	_ = a.dirGauges.Refresh(runCtx)
+	// The directory gauges are read from the store in the background; a
+	// scrape serves the last reading.
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

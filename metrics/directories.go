@@ -118,10 +118,10 @@ func (c *DirectoryCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descRefreshed, prometheus.GaugeValue, unixSeconds(s.at))
 }
 
-// Run refreshes the snapshot every interval until ctx is done. It does not
-// refresh at once: call Refresh first, so that the first scrape after
-// start-up has the gauges.
+// Run refreshes the snapshot at once, then every interval, until ctx is
+// done.
 func (c *DirectoryCollector) Run(ctx context.Context) {
+	_ = c.Refresh(ctx)
 	t := time.NewTicker(c.opt.Interval)
 	defer t.Stop()
 	for {

@@ -204,30 +204,37 @@ func TestDirectoryCollectorPerDirectory(t *testing.T) {
 	}
 }
 
+// TestDirectoryCollectorRun checks that Run refreshes at once (an hourly
+// collector too), then on its interval, and returns when its context ends.
 func TestDirectoryCollectorRun(t *testing.T) {
-	f := &fakeDirStore{}
-	c := metrics.NewDirectoryCollector(f, metrics.DirectoryOptions{Interval: 5 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { c.Run(ctx); close(done) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		f.mu.Lock()
-		n := f.reads
-		f.mu.Unlock()
-		if n >= 3 {
-			break
+	for _, tc := range []struct {
+		interval time.Duration
+		reads    int
+	}{{time.Hour, 1}, {5 * time.Millisecond, 3}} {
+		f := &fakeDirStore{}
+		c := metrics.NewDirectoryCollector(f, metrics.DirectoryOptions{Interval: tc.interval})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { c.Run(ctx); close(done) }()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			f.mu.Lock()
+			n := f.reads
+			f.mu.Unlock()
+			if n >= tc.reads {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("interval %v: %d refreshes in 10 s, want %d", tc.interval, n, tc.reads)
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d refreshes in 10 s at a 5 ms interval", n)
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("Run did not return after its context ended")
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return after its context ended")
 	}
 }
 
