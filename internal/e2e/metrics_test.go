@@ -60,8 +60,8 @@ func (h *holdReconcile) install(a *app.App) {
 
 // TestMetricsAfterTraffic makes every series of the issue 15 list move
 // with real traffic, on both engines, reading /metrics over HTTP: SCIM
-// requests, a change held pending and then applied, a webhook delivery, and
-// an Okta directory polled, throttled and held by its deletion guard. Then
+// requests, a change held pending and then applied, webhook deliveries (one
+// endpoint answering 410 is disabled), and an Okta directory polled, throttled and held by its deletion guard. Then
 // it lints the whole scrape. (The LDAP directory that fails and backs off
 // is TestLDAPFailingPollsBackOff; the SCIM guard, TestSCIMDeletionGuard.)
 func TestMetricsAfterTraffic(t *testing.T) {
@@ -180,6 +180,18 @@ func TestMetricsAfterTraffic(t *testing.T) {
 				behind := s.value("roster_webhook_oldest_undelivered_event_timestamp_seconds", "state", "active")
 				return delivered >= 2 && lag >= 2 && active == 1 && behind == 0,
 					fmt.Sprintf("delivered %v, lag samples %v, active endpoints %v, oldest undelivered %v", delivered, lag, active, behind)
+			})
+
+			// An endpoint answering 410 Gone is disabled.
+			gone := newReceiver(t)
+			gone.setAnswer(func(string, int) int { return 410 })
+			_, goneSecret := createHook(r, d.TeamID, gone.srv.URL+"/gone")
+			gone.setSecrets(goneSecret)
+			r.waitMetrics("the endpoint disabled", func(s scrape) (bool, string) {
+				disabled := s.value("roster_webhook_endpoints_disabled_total")
+				goneN := s.value("roster_webhook_deliveries_total", "result", "gone")
+				endpoints := s.value("roster_webhook_endpoints", "state", "disabled")
+				return disabled == 1 && goneN == 1 && endpoints == 1, fmt.Sprintf("disabled %v, gone %v, disabled endpoints %v", disabled, goneN, endpoints)
 			})
 
 			pollMetrics(t, r)
