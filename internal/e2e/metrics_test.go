@@ -60,10 +60,11 @@ func (h *holdReconcile) install(a *app.App) {
 
 // TestMetricsAfterTraffic makes every series of the issue 15 list move
 // with real traffic, on both engines, reading /metrics over HTTP: SCIM
-// requests, a change held pending and then applied, webhook deliveries (one
-// endpoint answering 410 is disabled), and an Okta directory polled, throttled and held by its deletion guard. Then
-// it lints the whole scrape. (The LDAP directory that fails and backs off
-// is TestLDAPFailingPollsBackOff; the SCIM guard, TestSCIMDeletionGuard.)
+// requests, a change held pending and then applied, webhook deliveries
+// (one endpoint answering 410 is disabled), and an Okta directory polled,
+// throttled and held by its deletion guard. Then it lints the whole
+// scrape. (The LDAP directory that fails and backs off is
+// TestLDAPFailingPollsBackOff; the SCIM guard, TestSCIMDeletionGuard.)
 func TestMetricsAfterTraffic(t *testing.T) {
 	t.Parallel()
 	for _, m := range Modes() {
