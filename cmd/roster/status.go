@@ -90,6 +90,7 @@ func status(args []string, stdout, stderr io.Writer, now func() time.Time) int {
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		if err := enc.Encode(rows); err != nil {
 			fmt.Fprintf(stderr, "roster status: %v\n", err)
 			return 1
