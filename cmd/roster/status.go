@@ -119,8 +119,11 @@ func printStatus(w io.Writer, rows []dirstatus.Row, now time.Time) {
 			lag = age(time.Duration(*r.LagSeconds * float64(time.Second)))
 		}
 		backoff := "-"
-		if r.BackingOff {
+		switch {
+		case r.BackingOff && r.NextPollAt != nil:
 			backoff = fmt.Sprintf("%d failed, next %s", r.ConsecutiveFailures, r.NextPollAt.UTC().Format(time.RFC3339))
+		case r.BackingOff:
+			backoff = fmt.Sprintf("%d failed", r.ConsecutiveFailures)
 		}
 		lastErr := strings.Join(strings.Fields(r.LastError), " ")
 		if lastErr == "" {

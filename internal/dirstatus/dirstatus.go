@@ -8,6 +8,7 @@ package dirstatus
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/roster-dev/roster/store"
@@ -32,8 +33,9 @@ type Row struct {
 	// LagSeconds is its age when the row was read (null with none pending).
 	OldestPendingAt *time.Time `json:"oldest_pending_at"`
 	LagSeconds      *float64   `json:"lag_seconds"`
-	// BackingOff: the last polls failed and scheduled polls wait until
-	// NextPollAt (POST .../sync is never held back).
+	// BackingOff: the last ConsecutiveFailures polls failed, and scheduled
+	// polls wait until NextPollAt (null when the schedule cannot say; POST
+	// .../sync is never held back).
 	BackingOff          bool       `json:"backing_off"`
 	NextPollAt          *time.Time `json:"next_poll_at"`
 	ConsecutiveFailures int        `json:"consecutive_failures"`
@@ -81,8 +83,11 @@ func FromStatus(d store.DirectoryStatus, now time.Time) Row {
 		lag := max(now.Sub(*d.OldestPending).Seconds(), 0)
 		r.LagSeconds = &lag
 	}
-	if until, failures, ok := poll.BackoffUntil(d.LastPoll); ok {
-		r.BackingOff, r.NextPollAt, r.ConsecutiveFailures = true, &until, failures
+	// Backing off as roster_directories_backing_off counts it: the last
+	// polls failed (the poller then spaces scheduled polls out).
+	var lp poll.LastPoll
+	if len(d.LastPoll) > 0 && json.Unmarshal(d.LastPoll, &lp) == nil && lp.ConsecutiveFailures > 0 {
+		r.BackingOff, r.ConsecutiveFailures, r.NextPollAt = true, lp.ConsecutiveFailures, lp.NextPollAt
 	}
 	return r
 }
