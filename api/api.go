@@ -86,6 +86,7 @@ func (s *Server) Handler() http.Handler {
 	h("POST /api/v1/teams", s.createTeam)
 	h("GET /api/v1/teams", s.listTeams)
 	h("GET /api/v1/teams/{team}", s.getTeam)
+	h("GET /api/v1/directories", s.operatorDirectories)
 	h("PUT /api/v1/teams/{team}/sso", s.putSSO)
 	h("GET /api/v1/teams/{team}/spend-limit", s.getTeamLimit)
 	h("PUT /api/v1/teams/{team}/spend-limit", s.putTeamLimit)
