@@ -72,19 +72,49 @@ type Server struct {
 	// Streams configures the live event stream (stream.go).
 	Streams Streams
 
-	mu          sync.Mutex
-	adminHashes []string
-	loadedAt    time.Time
+	handlerOnce sync.Once
+	handler     http.Handler
+
+	mu       sync.Mutex
+	tokens   []store.AdminToken   // admin tokens as last read (auth.go)
+	loadedAt time.Time            // when tokens were read; zero: read again
+	touched  map[string]time.Time // team token id → last_used_at last written
+}
+
+// route is one admin API route. Every route is listed in routes, which
+// Handler serves and the scope test walks, so none escapes the check.
+type route struct {
+	pattern string
+	handle  func(w http.ResponseWriter, r *http.Request) *apiError
+	// teamScoped routes have {team} in their path: a team token may call
+	// them on its own team only.
+	teamScoped bool
+	// operatorOnly routes, outside any team, refuse team tokens.
+	operatorOnly bool
 }
 
 // Handler returns the API's routes, under /api/v1.
 func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
+	s.handlerOnce.Do(func() {
+		mux := http.NewServeMux()
+		for _, rt := range s.routes() {
+			mux.Handle(rt.pattern, s.wrap(rt))
+		}
+		s.handler = mux
+	})
+	return s.handler
+}
+
+func (s *Server) routes() []route {
+	var rs []route
 	h := func(pattern string, f func(w http.ResponseWriter, r *http.Request) *apiError) {
-		mux.Handle(pattern, s.wrap(f))
+		rs = append(rs, route{pattern: pattern, handle: f, teamScoped: strings.Contains(pattern, "{team}")})
 	}
-	h("POST /api/v1/teams", s.createTeam)
-	h("GET /api/v1/teams", s.listTeams)
+	operator := func(pattern string, f func(w http.ResponseWriter, r *http.Request) *apiError) {
+		rs = append(rs, route{pattern: pattern, handle: f, operatorOnly: true})
+	}
+	operator("POST /api/v1/teams", s.createTeam)
+	operator("GET /api/v1/teams", s.listTeams)
 	h("GET /api/v1/teams/{team}", s.getTeam)
 	h("PUT /api/v1/teams/{team}/sso", s.putSSO)
 	h("GET /api/v1/teams/{team}/spend-limit", s.getTeamLimit)
@@ -104,11 +134,14 @@ func (s *Server) Handler() http.Handler {
 	h("/api/v1/teams/{team}/groups", s.groups)
 	h("/api/v1/teams/{team}/groups/{rest...}", s.groups)
 	h("GET /api/v1/teams/{team}/events", s.listEvents)
+	h("POST /api/v1/teams/{team}/admin-tokens", s.createTeamToken)
+	h("GET /api/v1/teams/{team}/admin-tokens", s.listTeamTokens)
+	h("DELETE /api/v1/teams/{team}/admin-tokens/{id}", s.deleteTeamToken)
 	s.routeWebhooks(h)
 	h("/api/v1/", func(w http.ResponseWriter, r *http.Request) *apiError {
 		return errorf(http.StatusNotFound, CodeNotFound, "no such API path: %s %s", r.Method, r.URL.Path)
 	})
-	return mux
+	return rs
 }
 
 func (s *Server) log() *slog.Logger {
@@ -128,7 +161,7 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (s *Server) wrap(f func(w http.ResponseWriter, r *http.Request) *apiError) http.Handler {
+func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w, status: 200}
 		defer func() {
@@ -136,12 +169,20 @@ func (s *Server) wrap(f func(w http.ResponseWriter, r *http.Request) *apiError) 
 				s.Metrics.APIRequests.WithLabelValues(strconv.Itoa(sw.status)).Inc()
 			}
 		}()
-		if err := s.authenticate(r); err != nil {
-			sw.Header().Set("WWW-Authenticate", `Bearer realm="roster"`)
-			writeError(sw, err)
+		p, aerr := s.principal(r)
+		if aerr != nil {
+			if aerr.Status == http.StatusUnauthorized {
+				sw.Header().Set("WWW-Authenticate", `Bearer realm="roster"`)
+			}
+			writeError(sw, aerr)
 			return
 		}
-		if err := f(sw, r); err != nil {
+		if aerr := authorize(p, rt, r); aerr != nil {
+			writeError(sw, aerr)
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+		if err := rt.handle(sw, r); err != nil {
 			// A server at a limit (503) says so; other 5xx hide details.
 			if err.Status >= 500 && err.Code != CodeUnavailable {
 				s.log().Error("admin api", "method", r.Method, "path", r.URL.Path, "err", err.Message)
@@ -152,39 +193,12 @@ func (s *Server) wrap(f func(w http.ResponseWriter, r *http.Request) *apiError) 
 	})
 }
 
-// AddAdminToken stores the hash of an admin token (used at start-up).
+// AddAdminToken stores the hash of an operator token (used at start-up).
 func (s *Server) AddAdminToken(ctx context.Context, token, name string) error {
 	if err := s.Store.AddAdminToken(ctx, secret.Hash(token), name); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	s.loadedAt = time.Time{}
-	s.mu.Unlock()
-	return nil
-}
-
-func (s *Server) authenticate(r *http.Request) *apiError {
-	auth := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok {
-		tok, ok = strings.CutPrefix(auth, "bearer ")
-	}
-	tok = strings.TrimSpace(tok)
-	if !ok || tok == "" {
-		return errorf(http.StatusUnauthorized, CodeUnauthorized, "send the admin token as Authorization: Bearer <token>")
-	}
-	s.mu.Lock()
-	if time.Since(s.loadedAt) > 30*time.Second {
-		hashes, err := s.Store.AdminTokenHashes(r.Context())
-		if err == nil {
-			s.adminHashes, s.loadedAt = hashes, time.Now()
-		}
-	}
-	hashes := s.adminHashes
-	s.mu.Unlock()
-	if !secret.MatchesAny(tok, hashes) {
-		return errorf(http.StatusUnauthorized, CodeUnauthorized, "the admin token is not valid")
-	}
+	s.forgetTokens()
 	return nil
 }
 
@@ -192,10 +206,17 @@ func internal(err error) *apiError {
 	return &apiError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: err.Error()}
 }
 
+// team reads the {team} of the path. wrap has refused a team token on
+// another team's path already; this checks again, so a handler reached
+// some other way cannot show another team.
 func (s *Server) team(r *http.Request) (*store.Team, *apiError) {
-	t, err := s.Store.GetTeam(r.Context(), r.PathValue("team"))
+	id := r.PathValue("team")
+	if p, ok := PrincipalFrom(r.Context()); !ok || !p.Sees(id) {
+		return nil, noTeam(id)
+	}
+	t, err := s.Store.GetTeam(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, errorf(http.StatusNotFound, CodeNotFound, "no team %q", r.PathValue("team"))
+		return nil, noTeam(id)
 	}
 	if err != nil {
 		return nil, internal(err)
@@ -313,7 +334,7 @@ func (s *Server) putSSO(w http.ResponseWriter, r *http.Request) *apiError {
 		return tx.UpdateTeam(r.Context(), t)
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		return errorf(http.StatusNotFound, CodeNotFound, "no team %q", r.PathValue("team"))
+		return noTeam(r.PathValue("team"))
 	}
 	if err != nil {
 		return internal(err)
@@ -346,7 +367,7 @@ func (s *Server) putTeamLimit(w http.ResponseWriter, r *http.Request) *apiError 
 	}
 	_, pending, err := reconcile.SetTeamDefault(r.Context(), s.Store, r.PathValue("team"), cents)
 	if errors.Is(err, store.ErrNotFound) {
-		return errorf(http.StatusNotFound, CodeNotFound, "no team %q", r.PathValue("team"))
+		return noTeam(r.PathValue("team"))
 	}
 	if err != nil {
 		return internal(err)
