@@ -133,6 +133,7 @@ func (s *Server) routes() []route {
 	h("/api/v1/teams/{team}/members/{rest...}", s.members)
 	h("/api/v1/teams/{team}/groups", s.groups)
 	h("/api/v1/teams/{team}/groups/{rest...}", s.groups)
+	h("GET /api/v1/teams/{team}/limits/review", s.reviewLimits)
 	h("GET /api/v1/teams/{team}/events", s.listEvents)
 	h("POST /api/v1/teams/{team}/admin-tokens", s.createTeamToken)
 	h("GET /api/v1/teams/{team}/admin-tokens", s.listTeamTokens)
@@ -435,7 +436,12 @@ func (s *Server) members(w http.ResponseWriter, r *http.Request) *apiError {
 func memberJSON(m *store.MemberWithGroups) map[string]any {
 	groups := make([]map[string]any, 0, len(m.Groups))
 	for _, g := range m.Groups {
-		groups = append(groups, map[string]any{"id": g.GroupID, "name": g.Name})
+		j := map[string]any{"id": g.GroupID, "name": g.Name}
+		// per_user_cents only on groups that have a limit (null: unlimited).
+		if lim, ok := m.GroupLimits[g.GroupID]; ok {
+			j["per_user_cents"] = centsJSON(lim)
+		}
+		groups = append(groups, j)
 	}
 	src := map[string]any{"type": m.LimitSource, "group_id": nil, "group_name": nil}
 	if m.LimitSource == store.SourceGroup {
@@ -492,9 +498,17 @@ func (s *Server) listMembers(w http.ResponseWriter, r *http.Request) *apiError {
 	if aerr != nil {
 		return aerr
 	}
-	q := store.MemberQuery{TeamID: t.ID, After: after, Limit: limit + 1, Email: r.URL.Query().Get("email"), GroupID: r.URL.Query().Get("group")}
+	args := r.URL.Query()
+	q := store.MemberQuery{TeamID: t.ID, After: after, Limit: limit + 1, Email: args.Get("email"), GroupID: args.Get("group"),
+		Search: strings.TrimSpace(args.Get("q")), Source: args.Get("source"), SourceGroupID: args.Get("source_group")}
 	if q.GroupID == "" {
-		q.GroupID = r.URL.Query().Get("group_id")
+		q.GroupID = args.Get("group_id")
+	}
+	if q.Source != "" && q.Source != store.SourceGroup && q.Source != store.SourceTeamDefault {
+		return errorf(http.StatusBadRequest, CodeBadRequest, "source must be %q or %q, got %q", store.SourceGroup, store.SourceTeamDefault, q.Source)
+	}
+	if q.SourceGroupID != "" && q.Source == store.SourceTeamDefault {
+		return errorf(http.StatusBadRequest, CodeBadRequest, "source_group keeps members whose limit a group decides; it cannot be combined with source=team_default")
 	}
 	ms, err := s.Store.ListRosterMembers(r.Context(), q)
 	if err != nil {
@@ -570,7 +584,7 @@ func (s *Server) listGroups(w http.ResponseWriter, r *http.Request) *apiError {
 	if aerr != nil {
 		return aerr
 	}
-	gs, err := s.Store.ListRosterGroups(r.Context(), t.ID, after, limit+1)
+	gs, err := s.Store.ListRosterGroups(r.Context(), store.GroupQuery{TeamID: t.ID, After: after, Limit: limit + 1, Search: strings.TrimSpace(r.URL.Query().Get("q"))})
 	if err != nil {
 		return internal(err)
 	}
@@ -676,4 +690,43 @@ func (s *Server) changed() {
 	if s.Changed != nil {
 		s.Changed()
 	}
+}
+
+// reviewLimits answers the review of group limits: every group that has a
+// limit, with how many members' limit it decides, and a page of the members
+// in two or more such groups (one group's limit won over another's).
+func (s *Server) reviewLimits(w http.ResponseWriter, r *http.Request) *apiError {
+	t, aerr := s.team(r)
+	if aerr != nil {
+		return aerr
+	}
+	limit, after, aerr := pageArgs(r)
+	if aerr != nil {
+		return aerr
+	}
+	rev, err := s.Store.ReviewLimits(r.Context(), t.ID, after, limit+1)
+	if err != nil {
+		return internal(err)
+	}
+	groups := make([]map[string]any, 0, len(rev.Groups))
+	for _, g := range rev.Groups {
+		groups = append(groups, map[string]any{
+			"id": g.GroupID, "name": g.Name, "directory_id": g.DirectoryID,
+			"per_user_cents": centsJSON(g.LimitCents), "member_count": g.MemberCount, "decides": g.Decides,
+		})
+	}
+	members, next := rev.Members, ""
+	if len(members) > limit {
+		members = members[:limit]
+		next = cursorFor(members[len(members)-1].UserID)
+	}
+	out := make([]map[string]any, 0, len(members))
+	for i := range members {
+		out = append(out, memberJSON(&members[i]))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"groups": groups, "members": out, "next_cursor": next,
+		"team_default": map[string]any{"per_user_cents": centsJSON(t.DefaultLimitCents)},
+	})
+	return nil
 }

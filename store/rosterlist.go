@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // MemberQuery selects members of a team for the admin API.
@@ -15,12 +16,32 @@ type MemberQuery struct {
 	Email   string // exact, case-insensitive
 	GroupID string // only members in this group (directly or nested)
 	UserID  string // only this member
+	// Search keeps members whose email or name holds it, case-insensitively
+	// (SQLite folds ASCII letters only).
+	Search string
+	// Source keeps members whose effective limit comes from there:
+	// SourceGroup or SourceTeamDefault.
+	Source string
+	// SourceGroupID keeps members whose effective limit that group decides.
+	SourceGroupID string
+	// MultiLimited keeps members in two or more groups that have a limit:
+	// those for whom one group's limit won over another's.
+	MultiLimited bool
 }
 
 // MemberWithGroups is a member and the groups they are in.
 type MemberWithGroups struct {
 	RosterMember
 	Groups []RosterGroup
+	// GroupLimits holds the limits of those of Groups that have one:
+	// group id → cents, nil for unlimited.
+	GroupLimits map[string]*int64
+}
+
+// likeContains is a LIKE pattern (with ESCAPE '!') matching values that
+// hold s, lowercased.
+func likeContains(s string) string {
+	return "%" + strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(strings.ToLower(s)) + "%"
 }
 
 // ListRosterMembers pages through a team's current members, ordered by id.
@@ -49,6 +70,23 @@ func listRosterMembers(ctx context.Context, on querier, q MemberQuery) ([]Member
 		where += " AND EXISTS (SELECT 1 FROM member_groups mg WHERE mg.directory_id = m.directory_id AND mg.user_id = m.user_id AND mg.group_id = ?)"
 		args = append(args, q.GroupID)
 	}
+	if q.Search != "" {
+		p := likeContains(q.Search)
+		where += " AND (LOWER(m.email) LIKE ? ESCAPE '!' OR LOWER(m.name) LIKE ? ESCAPE '!')"
+		args = append(args, p, p)
+	}
+	if q.Source != "" {
+		where += " AND m.limit_source = ?"
+		args = append(args, q.Source)
+	}
+	if q.SourceGroupID != "" {
+		where += " AND m.limit_source = ? AND m.limit_group_id = ?"
+		args = append(args, SourceGroup, q.SourceGroupID)
+	}
+	if q.MultiLimited {
+		where += ` AND (SELECT COUNT(*) FROM member_groups mg JOIN group_limits l ON l.team_id = m.team_id AND l.group_id = mg.group_id
+			WHERE mg.directory_id = m.directory_id AND mg.user_id = m.user_id) >= 2`
+	}
 	args = append(args, q.Limit)
 	rows, err := on.query(ctx, "SELECT m.directory_id, m.user_id, m.team_id, m.email, m.name, m.limit_cents, m.limit_source, m.limit_group_id, m.limit_group_name, m.added_at, m.updated_at, m.pending_removal FROM members m WHERE "+where+" ORDER BY m.user_id, m.directory_id LIMIT ?", args...)
 	if err != nil {
@@ -69,19 +107,33 @@ func listRosterMembers(ctx context.Context, on querier, q MemberQuery) ([]Member
 	}
 	for i := range out {
 		m := &out[i]
-		grows, err := on.query(ctx, "SELECT g.group_id, g.name FROM member_groups mg JOIN roster_groups g ON g.directory_id = mg.directory_id AND g.group_id = mg.group_id WHERE mg.directory_id = ? AND mg.user_id = ? ORDER BY g.name, g.group_id", m.DirectoryID, m.UserID)
+		grows, err := on.query(ctx, `SELECT g.group_id, g.name, l.group_id, l.limit_cents FROM member_groups mg
+			JOIN roster_groups g ON g.directory_id = mg.directory_id AND g.group_id = mg.group_id
+			LEFT JOIN group_limits l ON l.team_id = g.team_id AND l.group_id = g.group_id
+			WHERE mg.directory_id = ? AND mg.user_id = ? ORDER BY g.name, g.group_id`, m.DirectoryID, m.UserID)
 		if err != nil {
 			return nil, fmt.Errorf("list member groups: %w", err)
 		}
 		for grows.Next() {
 			g := RosterGroup{DirectoryID: m.DirectoryID, TeamID: m.TeamID}
-			if err := grows.Scan(&g.GroupID, &g.Name); err != nil {
+			var lid sql.NullString
+			var lim sql.NullInt64
+			if err := grows.Scan(&g.GroupID, &g.Name, &lid, &lim); err != nil {
 				grows.Close()
 				return nil, err
 			}
 			m.Groups = append(m.Groups, g)
+			if lid.Valid {
+				if m.GroupLimits == nil {
+					m.GroupLimits = map[string]*int64{}
+				}
+				m.GroupLimits[g.GroupID] = centsOf(lim)
+			}
 		}
 		grows.Close()
+		if err := grows.Err(); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
@@ -106,17 +158,33 @@ type GroupWithCount struct {
 	LimitCents  *int64
 }
 
-// ListRosterGroups pages through a team's groups, ordered by id.
-func (r *reads) ListRosterGroups(ctx context.Context, teamID, after string, limit int) ([]GroupWithCount, error) {
-	return r.listRosterGroups(ctx, "g.group_id > ?", teamID, after, limit)
+// GroupQuery selects groups of a team for the admin API.
+type GroupQuery struct {
+	TeamID string
+	After  string // group id cursor (exclusive)
+	Limit  int
+	// Search keeps groups whose name holds it, case-insensitively (SQLite
+	// folds ASCII letters only).
+	Search string
 }
 
-func (r *reads) listRosterGroups(ctx context.Context, cond, teamID, arg string, limit int) ([]GroupWithCount, error) {
+// ListRosterGroups pages through a team's groups, ordered by id.
+func (r *reads) ListRosterGroups(ctx context.Context, q GroupQuery) ([]GroupWithCount, error) {
+	cond, args := "g.group_id > ?", []any{q.After}
+	if q.Search != "" {
+		cond += " AND LOWER(g.name) LIKE ? ESCAPE '!'"
+		args = append(args, likeContains(q.Search))
+	}
+	return r.listRosterGroups(ctx, cond, q.TeamID, q.Limit, args...)
+}
+
+func (r *reads) listRosterGroups(ctx context.Context, cond, teamID string, limit int, condArgs ...any) ([]GroupWithCount, error) {
+	args := append(append([]any{teamID}, condArgs...), limit)
 	rows, err := r.on.query(ctx, `SELECT g.directory_id, g.group_id, g.name,
 		(SELECT COUNT(*) FROM member_groups mg WHERE mg.directory_id = g.directory_id AND mg.group_id = g.group_id),
 		l.group_id, l.limit_cents
 		FROM roster_groups g LEFT JOIN group_limits l ON l.team_id = g.team_id AND l.group_id = g.group_id
-		WHERE g.team_id = ? AND `+cond+` ORDER BY g.group_id LIMIT ?`, teamID, arg, limit)
+		WHERE g.team_id = ? AND `+cond+` ORDER BY g.group_id LIMIT ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list groups: %w", err)
 	}
@@ -130,10 +198,7 @@ func (r *reads) listRosterGroups(ctx context.Context, cond, teamID, arg string, 
 			return nil, err
 		}
 		g.HasLimit = lid.Valid
-		if lim.Valid {
-			v := lim.Int64
-			g.LimitCents = &v
-		}
+		g.LimitCents = centsOf(lim)
 		out = append(out, g)
 	}
 	return out, rows.Err()
@@ -141,7 +206,7 @@ func (r *reads) listRosterGroups(ctx context.Context, cond, teamID, arg string, 
 
 // GetRosterGroup reads one group of a team.
 func (r *reads) GetRosterGroup(ctx context.Context, teamID, groupID string) (*GroupWithCount, error) {
-	gs, err := r.listRosterGroups(ctx, "g.group_id = ?", teamID, groupID, 1)
+	gs, err := r.listRosterGroups(ctx, "g.group_id = ?", teamID, 1, groupID)
 	if err != nil {
 		return nil, err
 	}
@@ -163,4 +228,63 @@ func (r *reads) GroupDirectory(ctx context.Context, teamID, groupID string) (str
 		return "", ErrNotFound
 	}
 	return dir, err
+}
+
+func centsOf(v sql.NullInt64) *int64 {
+	if !v.Valid {
+		return nil
+	}
+	c := v.Int64
+	return &c
+}
+
+// LimitedGroup is a group that has a limit, with how many members it has
+// and how many members' effective limit it decides.
+type LimitedGroup struct {
+	RosterGroup
+	LimitCents  *int64 // nil is unlimited
+	MemberCount int
+	// Decides counts the members whose effective limit is this group's:
+	// fewer than MemberCount when some are also in a group with a higher
+	// limit.
+	Decides int
+}
+
+// LimitReview is what the review of group limits shows: every group that
+// has a limit, and one page of the members in two or more of them.
+type LimitReview struct {
+	Groups  []LimitedGroup
+	Members []MemberWithGroups
+}
+
+// ReviewLimits reads a team's limit review from one snapshot; the members
+// page is read as ListRosterMembers does (limit rows after the cursor).
+func (s *Store) ReviewLimits(ctx context.Context, teamID, after string, limit int) (out LimitReview, err error) {
+	err = s.ReadSnapshot(ctx, func(rt *ReadTx) error {
+		rows, err := rt.query(ctx, `SELECT g.directory_id, g.group_id, g.name, l.limit_cents,
+			(SELECT COUNT(*) FROM member_groups mg WHERE mg.directory_id = g.directory_id AND mg.group_id = g.group_id),
+			(SELECT COUNT(*) FROM members m WHERE m.team_id = g.team_id AND m.limit_group_id = g.group_id AND m.limit_source = ?)
+			FROM group_limits l JOIN roster_groups g ON g.team_id = l.team_id AND g.group_id = l.group_id
+			WHERE l.team_id = ? ORDER BY g.name, g.group_id`, SourceGroup, teamID)
+		if err != nil {
+			return fmt.Errorf("review limits: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			g := LimitedGroup{RosterGroup: RosterGroup{TeamID: teamID}}
+			var lim sql.NullInt64
+			if err := rows.Scan(&g.DirectoryID, &g.GroupID, &g.Name, &lim, &g.MemberCount, &g.Decides); err != nil {
+				return err
+			}
+			g.LimitCents = centsOf(lim)
+			out.Groups = append(out.Groups, g)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows.Close()
+		out.Members, err = listRosterMembers(ctx, rt, MemberQuery{TeamID: teamID, After: after, Limit: limit, MultiLimited: true})
+		return err
+	})
+	return out, err
 }
