@@ -1,10 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -67,8 +69,11 @@ func listRosterMembers(ctx context.Context, on querier, q MemberQuery) ([]Member
 		args = append(args, q.Email)
 	}
 	if q.GroupID != "" {
-		where += " AND EXISTS (SELECT 1 FROM member_groups mg WHERE mg.directory_id = m.directory_id AND mg.user_id = m.user_id AND mg.group_id = ?)"
-		args = append(args, q.GroupID)
+		// Through the group's directory, so that member_groups' index on
+		// (directory_id, group_id) finds its members.
+		where += ` AND (m.directory_id, m.user_id) IN (SELECT mg.directory_id, mg.user_id FROM member_groups mg
+			WHERE mg.group_id = ? AND mg.directory_id IN (SELECT g.directory_id FROM roster_groups g WHERE g.team_id = ? AND g.group_id = ?))`
+		args = append(args, q.GroupID, q.TeamID, q.GroupID)
 	}
 	if q.Search != "" {
 		p := likeContains(q.Search)
@@ -84,8 +89,13 @@ func listRosterMembers(ctx context.Context, on querier, q MemberQuery) ([]Member
 		args = append(args, SourceGroup, q.SourceGroupID)
 	}
 	if q.MultiLimited {
-		where += ` AND (SELECT COUNT(*) FROM member_groups mg JOIN group_limits l ON l.team_id = m.team_id AND l.group_id = mg.group_id
-			WHERE mg.directory_id = m.directory_id AND mg.user_id = m.user_id) >= 2`
+		// From the few groups with a limit to their members, not from
+		// every member to their groups.
+		where += ` AND (m.directory_id, m.user_id) IN (SELECT mg.directory_id, mg.user_id FROM group_limits l
+			JOIN roster_groups g ON g.team_id = l.team_id AND g.group_id = l.group_id
+			JOIN member_groups mg ON mg.directory_id = g.directory_id AND mg.group_id = g.group_id
+			WHERE l.team_id = ? GROUP BY mg.directory_id, mg.user_id HAVING COUNT(*) >= 2)`
+		args = append(args, q.TeamID)
 	}
 	args = append(args, q.Limit)
 	rows, err := on.query(ctx, "SELECT m.directory_id, m.user_id, m.team_id, m.email, m.name, m.limit_cents, m.limit_source, m.limit_group_id, m.limit_group_name, m.added_at, m.updated_at, m.pending_removal FROM members m WHERE "+where+" ORDER BY m.user_id, m.directory_id LIMIT ?", args...)
@@ -105,37 +115,110 @@ func listRosterMembers(ctx context.Context, on querier, q MemberQuery) ([]Member
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	for i := range out {
-		m := &out[i]
-		grows, err := on.query(ctx, `SELECT g.group_id, g.name, l.group_id, l.limit_cents FROM member_groups mg
-			JOIN roster_groups g ON g.directory_id = mg.directory_id AND g.group_id = mg.group_id
-			LEFT JOIN group_limits l ON l.team_id = g.team_id AND l.group_id = g.group_id
-			WHERE mg.directory_id = ? AND mg.user_id = ? ORDER BY g.name, g.group_id`, m.DirectoryID, m.UserID)
-		if err != nil {
-			return nil, fmt.Errorf("list member groups: %w", err)
+	if err := loadMemberGroups(ctx, on, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// loadMemberGroups fills in the groups of a page of members, with their
+// limits, by primary keys only (so no plan depends on the planner's
+// statistics): the page's links, then the groups they name, per directory.
+func loadMemberGroups(ctx context.Context, on querier, ms []MemberWithGroups) error {
+	byDir := map[string]map[string]*MemberWithGroups{}
+	var dirs []string
+	for i := range ms {
+		m := &ms[i]
+		if byDir[m.DirectoryID] == nil {
+			byDir[m.DirectoryID] = map[string]*MemberWithGroups{}
+			dirs = append(dirs, m.DirectoryID)
 		}
-		for grows.Next() {
-			g := RosterGroup{DirectoryID: m.DirectoryID, TeamID: m.TeamID}
-			var lid sql.NullString
-			var lim sql.NullInt64
-			if err := grows.Scan(&g.GroupID, &g.Name, &lid, &lim); err != nil {
-				grows.Close()
-				return nil, err
+		byDir[m.DirectoryID][m.UserID] = m
+	}
+	for _, dir := range dirs {
+		members := byDir[dir]
+		ids := make([]string, 0, len(members))
+		for id := range members {
+			ids = append(ids, id)
+		}
+		var links []Link
+		err := inBatches(ids, 500, func(part []string) error {
+			rows, err := on.query(ctx, "SELECT user_id, group_id FROM member_groups WHERE directory_id = ? AND user_id IN ("+qs(len(part))+")", append([]any{dir}, anys(part)...)...)
+			if err != nil {
+				return fmt.Errorf("list member groups: %w", err)
 			}
-			m.Groups = append(m.Groups, g)
-			if lid.Valid {
+			defer rows.Close()
+			for rows.Next() {
+				var l Link
+				if err := rows.Scan(&l.UserID, &l.GroupID); err != nil {
+					return err
+				}
+				links = append(links, l)
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return err
+		}
+		type groupInfo struct {
+			name     string
+			hasLimit bool
+			cents    *int64
+		}
+		groups := map[string]groupInfo{}
+		var gids []string
+		for _, l := range links {
+			if _, ok := groups[l.GroupID]; !ok {
+				groups[l.GroupID] = groupInfo{}
+				gids = append(gids, l.GroupID)
+			}
+		}
+		found := map[string]groupInfo{}
+		err = inBatches(gids, 500, func(part []string) error {
+			rows, err := on.query(ctx, `SELECT g.group_id, g.name, l.group_id, l.limit_cents FROM roster_groups g
+				LEFT JOIN group_limits l ON l.team_id = g.team_id AND l.group_id = g.group_id
+				WHERE g.directory_id = ? AND g.group_id IN (`+qs(len(part))+")", append([]any{dir}, anys(part)...)...)
+			if err != nil {
+				return fmt.Errorf("list member groups: %w", err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id string
+				var gi groupInfo
+				var lid sql.NullString
+				var lim sql.NullInt64
+				if err := rows.Scan(&id, &gi.name, &lid, &lim); err != nil {
+					return err
+				}
+				gi.hasLimit, gi.cents = lid.Valid, centsOf(lim)
+				found[id] = gi
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return err
+		}
+		for _, l := range links {
+			gi, ok := found[l.GroupID]
+			if !ok {
+				continue // a link to a group not on the roster: not shown
+			}
+			m := members[l.UserID]
+			m.Groups = append(m.Groups, RosterGroup{DirectoryID: dir, GroupID: l.GroupID, TeamID: m.TeamID, Name: gi.name})
+			if gi.hasLimit {
 				if m.GroupLimits == nil {
 					m.GroupLimits = map[string]*int64{}
 				}
-				m.GroupLimits[g.GroupID] = centsOf(lim)
+				m.GroupLimits[l.GroupID] = gi.cents
 			}
 		}
-		grows.Close()
-		if err := grows.Err(); err != nil {
-			return nil, err
-		}
 	}
-	return out, nil
+	for i := range ms {
+		slices.SortFunc(ms[i].Groups, func(a, b RosterGroup) int {
+			return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.GroupID, b.GroupID))
+		})
+	}
+	return nil
 }
 
 // GetRosterMember reads one current member of a team by user id.
