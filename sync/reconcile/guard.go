@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/roster-dev/roster/connectors"
+	"github.com/roster-dev/roster/metrics"
 	"github.com/roster-dev/roster/store"
 	"github.com/roster-dev/roster/sync/rules"
 )
@@ -214,6 +215,6 @@ func (r *Reconciler) observeGuard(dir *store.Directory, g *scimGuard) {
 		return
 	}
 	if r.Metrics != nil {
-		r.Metrics.DeletionGuardTrips.WithLabelValues(dir.Type).Inc()
+		r.Metrics.DeletionGuardHolds.WithLabelValues(dir.Type, metrics.GuardSCIM).Inc()
 	}
 }
