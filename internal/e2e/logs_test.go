@@ -14,12 +14,14 @@ import (
 )
 
 // TestLogs captures every line roster logs (JSON, debug level) while it
-// handles secrets: SCIM with a bearer token and user passwords, a token
-// rotation, a webhook created and rotated and delivering, Okta and Graph
-// pollers with an API token and a client secret (right and wrong), an LDAP
-// directory created and PATCHed with bind_password, the admin token. No
-// secret may show in any line. Every line must be one JSON object with
-// snake_case keys that appear once; every job ends in one line.
+// handles secrets: SCIM with a bearer token, user passwords, a wrong token
+// and a rotation; the operator's admin token and a team's; a webhook
+// created, rotated and delivering; Google, Okta and Graph pollers with a
+// key, an API token and a client secret (right and wrong); an LDAP
+// directory created and PATCHed with bind_password; a password in the
+// PostgreSQL URL. No secret may show in any line. Every line must be one
+// JSON object with snake_case keys that appear once, and every job ends in
+// one line.
 func TestLogs(t *testing.T) {
 	for _, m := range Modes() {
 		t.Run(m.Name, func(t *testing.T) {
@@ -93,6 +95,21 @@ func TestLogs(t *testing.T) {
 				if strings.Contains(reqs.String(), inURL) || strings.Contains(reqs.String(), pw) || strings.Contains(reqs.String(), pw2) {
 					t.Errorf("the SCIM request log shows a credential: %.500s", reqs)
 				}
+			}
+
+			{ // a team admin token, made, used, and a wrong one
+				created := r.MustAdmin(201, "POST", "/teams/"+d.TeamID+"/admin-tokens", map[string]any{"name": "logs"})
+				tok := created["token"].(string)
+				secrets["team admin token"] = tok
+				if resp := r.Do("GET", "/api/v1/teams/"+d.TeamID+"/members", tok, nil); resp.Status != 200 {
+					t.Fatalf("members with the team token = %s", resp)
+				}
+				wrong := "rst_team_" + testenv.RandomHex(16)
+				secrets["wrong team admin token"] = wrong
+				if resp := r.Do("GET", "/api/v1/teams/"+d.TeamID+"/members", wrong, nil); resp.Status != 401 {
+					t.Fatalf("members with a wrong token = %s, want 401", resp)
+				}
+				r.MustAdmin(204, "DELETE", "/teams/"+d.TeamID+"/admin-tokens/"+created["id"].(string), nil)
 			}
 
 			{ // a webhook created, refused, rotated, delivering
