@@ -15,20 +15,22 @@ type WebSession struct {
 	// Principal is what the session acts as, as the web package encodes it.
 	Principal string
 	// TokenID names the admin token the session signed in with.
-	TokenID    string
-	CSRF       string
+	TokenID string
+	CSRF    string
+	// Flash is what the next page shows once, encrypted by the web package.
+	Flash      string
 	CreatedAt  time.Time
 	LastSeenAt time.Time
 	ExpiresAt  time.Time
 }
 
-const sessionCols = "id_hash, principal, token_id, csrf, created_at, last_seen_at, expires_at"
+const sessionCols = "id_hash, principal, token_id, csrf, flash, created_at, last_seen_at, expires_at"
 
 // CreateWebSession stores a new session.
 func (s *Store) CreateWebSession(ctx context.Context, ws *WebSession) error {
 	err := s.WithTx(ctx, func(tx *Tx) error {
-		_, err := tx.exec(ctx, "INSERT INTO web_sessions ("+sessionCols+") VALUES (?, ?, ?, ?, ?, ?, ?)",
-			ws.IDHash, ws.Principal, ws.TokenID, ws.CSRF, micros(ws.CreatedAt), micros(ws.LastSeenAt), micros(ws.ExpiresAt))
+		_, err := tx.exec(ctx, "INSERT INTO web_sessions ("+sessionCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+			ws.IDHash, ws.Principal, ws.TokenID, ws.CSRF, ws.Flash, micros(ws.CreatedAt), micros(ws.LastSeenAt), micros(ws.ExpiresAt))
 		return err
 	})
 	if err != nil {
@@ -43,7 +45,7 @@ func (r *reads) GetWebSession(ctx context.Context, idHash string, now time.Time)
 	var ws WebSession
 	var created, seen, expires int64
 	err := r.on.queryRow(ctx, "SELECT "+sessionCols+" FROM web_sessions WHERE id_hash = ? AND expires_at > ?", idHash, micros(now)).
-		Scan(&ws.IDHash, &ws.Principal, &ws.TokenID, &ws.CSRF, &created, &seen, &expires)
+		Scan(&ws.IDHash, &ws.Principal, &ws.TokenID, &ws.CSRF, &ws.Flash, &created, &seen, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -62,6 +64,18 @@ func (s *Store) TouchWebSession(ctx context.Context, idHash string, seen, expire
 	})
 	if err != nil {
 		return fmt.Errorf("touch web session: %w", err)
+	}
+	return nil
+}
+
+// SetWebSessionFlash replaces what the session's next page shows once ("" clears it).
+func (s *Store) SetWebSessionFlash(ctx context.Context, idHash, flash string) error {
+	err := s.WithTx(ctx, func(tx *Tx) error {
+		_, err := tx.exec(ctx, "UPDATE web_sessions SET flash = ? WHERE id_hash = ?", flash, idHash)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("set web session flash: %w", err)
 	}
 	return nil
 }

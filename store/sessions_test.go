@@ -31,6 +31,12 @@ func TestWebSessions(t *testing.T) {
 			if _, err := s.GetWebSession(ctx, "h2", now.Add(2*time.Minute)); !errors.Is(err, store.ErrNotFound) {
 				t.Fatalf("expired session: err %v, want ErrNotFound", err)
 			}
+			if err := s.SetWebSessionFlash(ctx, "h1", "sealed"); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := s.GetWebSession(ctx, "h1", now); err != nil || got.Flash != "sealed" {
+				t.Fatalf("flash = %+v, %v; want sealed", got, err)
+			}
 			if err := s.TouchWebSession(ctx, "h2", now.Add(time.Minute), now.Add(3*time.Minute)); err != nil {
 				t.Fatal(err)
 			}

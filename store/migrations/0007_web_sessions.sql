@@ -4,8 +4,11 @@
 -- (JSON: operator, or a team token), token_id the admin token it signed in
 -- with, so deleting that token ends its sessions. csrf is the session's
 -- CSRF token: it must be written into every form, so it is kept as is.
--- Times are Unix microseconds; expires_at is the earlier of the sliding
--- inactivity limit and the absolute one.
+-- flash holds what the next page shows once (a new SCIM token, a webhook
+-- secret), encrypted with a key derived from the cookie, which is not
+-- stored: the database alone cannot read it. Times are Unix microseconds;
+-- expires_at is the earlier of the sliding inactivity limit and the
+-- absolute one.
 
 -- +goose Up
 CREATE TABLE web_sessions (
@@ -13,6 +16,7 @@ CREATE TABLE web_sessions (
     principal    TEXT NOT NULL,
     token_id     TEXT NOT NULL DEFAULT '',
     csrf         TEXT NOT NULL,
+    flash        TEXT NOT NULL DEFAULT '',
     created_at   BIGINT NOT NULL,
     last_seen_at BIGINT NOT NULL,
     expires_at   BIGINT NOT NULL
