@@ -827,7 +827,11 @@ func (h *Handler) webhookAction(w http.ResponseWriter, r *http.Request, s *sessi
 		}
 		back(w, r, teamPath(t, "/webhooks"), "webhook-enabled")
 	case "replay":
-		if err := h.call(r, s.Principal, "POST", teamAPI(t, base+"/replay"), map[string]any{"after": strings.TrimSpace(r.PostFormValue("after"))}, nil); err != nil {
+		after := strings.TrimSpace(r.PostFormValue("after"))
+		if after == "0" {
+			after = "" // the start of the feed
+		}
+		if err := h.call(r, s.Principal, "POST", teamAPI(t, base+"/replay"), map[string]any{"after": after}, nil); err != nil {
 			if statusOf(err) < 500 {
 				h.renderWebhooks(w, r, s, t, statusOf(err), messageOf(err))
 				return

@@ -678,3 +678,133 @@ func TestWebSessionExpiryAndSignOut(t *testing.T) {
 		})
 	}
 }
+
+func TestWebLiveStream(t *testing.T) {
+	for _, m := range Modes() {
+		t.Run(m.Name, func(t *testing.T) {
+			r := Start(t, m)
+			d := r.NewSCIMTeam(5000)
+			tid := d.TeamID
+			addUsers(r, d, "early", 1)
+			r.WaitRoster(tid, "early0@acme.test")
+			b := newBrowser(t, r)
+			if resp := b.get("/teams/" + tid + "/live"); resp.Status != 401 {
+				t.Fatalf("live signed out = %d, want 401", resp.Status)
+			}
+			b.mustSignIn(AdminToken, "/teams")
+			page := b.must(200, "/teams/"+tid+"/members")
+			after := regexp.MustCompile(`data-after="(\d+)"`).FindStringSubmatch(page)
+			if after == nil || after[1] == "0" {
+				t.Fatalf("no data-after with the newest event id on the page")
+			}
+			// The API's newest-first listing agrees.
+			latest := r.MustAdmin(200, "GET", "/teams/"+tid+"/events?latest=1", nil)
+			if latest["next_cursor"] != after[1] || len(latest["events"].([]any)) != 1 {
+				t.Fatalf("events?latest=1 = %v, page after %s", latest, after[1])
+			}
+
+			req, _ := http.NewRequest("GET", r.URL+"/teams/"+tid+"/live?after="+after[1], nil)
+			resp, err := b.c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+				t.Fatalf("live = %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+			}
+			lines := make(chan string, 100)
+			go func() {
+				defer close(lines)
+				buf := make([]byte, 4096)
+				var rest string
+				for {
+					n, err := resp.Body.Read(buf)
+					rest += string(buf[:n])
+					for {
+						i := strings.IndexByte(rest, '\n')
+						if i < 0 {
+							break
+						}
+						lines <- rest[:i]
+						rest = rest[i+1:]
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+			addUsers(r, d, "late", 1)
+			deadline := time.After(10 * time.Second)
+			for {
+				select {
+				case l, ok := <-lines:
+					if !ok {
+						t.Fatal("the stream ended")
+					}
+					if strings.HasPrefix(l, "event:") {
+						t.Fatalf("a named event reached the page: %q", l)
+					}
+					if strings.HasPrefix(l, "data:") {
+						if strings.Contains(l, "early0@") {
+							t.Fatalf("the stream replayed an event from before the page: %s", l)
+						}
+						if strings.Contains(l, "late0@acme.test") {
+							return
+						}
+					}
+				case <-deadline:
+					t.Fatal("no event for the new member within 10 s")
+				}
+			}
+		})
+	}
+}
+
+func TestWebWebhooks(t *testing.T) {
+	for _, m := range Modes() {
+		t.Run(m.Name, func(t *testing.T) {
+			r := Start(t, m, func(c *config.Config) { c.Webhooks.AllowPrivateNetworks = true })
+			tid := newTeam(r, "enterprise", "active")
+			b := newBrowser(t, r)
+			b.mustSignIn(AdminToken, "/teams")
+			hooks := "/teams/" + tid + "/webhooks"
+			resp := b.submit(hooks, hooks, url.Values{"url": {"not a url"}})
+			if resp.Status != 400 || !strings.Contains(string(resp.Body), `id="error"`) {
+				t.Fatalf("bad URL = %s, want 400 with #error", resp)
+			}
+			resp = b.submit(hooks, hooks, url.Values{"url": {"http://127.0.0.1:1/hook"}, "description": {"billing"}})
+			if resp.Status != 303 {
+				t.Fatalf("create = %s", resp)
+			}
+			page := b.must(200, hooks)
+			secret := attrValue(page, "webhook-secret")
+			if !strings.HasPrefix(secret, "whsec_") {
+				t.Fatalf("no secret shown after create: %s", page)
+			}
+			contains(t, "webhooks", page, `class="webhook"`, `class="webhook-url">http://127.0.0.1:1/hook<`, `class="copy" data-copy-target="webhook-secret"`)
+			if strings.Contains(b.must(200, hooks), secret) {
+				t.Fatal("the webhook secret is shown twice")
+			}
+			id := regexp.MustCompile(`data-webhook-id="([^"]+)"`).FindStringSubmatch(page)[1]
+			resp = b.submit(hooks, hooks+"/"+id+"/rotate", url.Values{})
+			if resp.Status != 303 {
+				t.Fatalf("rotate = %s", resp)
+			}
+			if s2 := attrValue(b.must(200, hooks), "webhook-secret"); !strings.HasPrefix(s2, "whsec_") || s2 == secret {
+				t.Fatalf("rotated secret %q", s2)
+			}
+			if resp := b.submit(hooks, hooks+"/"+id+"/replay", url.Values{"after": {"0"}}); resp.Status != 303 {
+				t.Fatalf("replay = %s", resp)
+			}
+			if resp := b.submit(hooks, hooks+"/"+id+"/enable", url.Values{}); resp.Status != 303 {
+				t.Fatalf("enable = %s", resp)
+			}
+			if resp := b.submit(hooks, hooks+"/"+id+"/delete", url.Values{}); resp.Status != 303 {
+				t.Fatalf("delete = %s", resp)
+			}
+			if n := len(r.MustAdmin(200, "GET", hooks, nil)["webhooks"].([]any)); n != 0 {
+				t.Fatalf("%d webhooks after delete", n)
+			}
+		})
+	}
+}
