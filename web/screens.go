@@ -636,8 +636,8 @@ func hasGroup(gs []group, id string) bool {
 type reviewView struct {
 	Groups  []reviewGroup
 	Members []memberRow
-	// Partial says the review covers only the first members (an API
-	// without GET .../limits/review).
+	// Partial says the review covers only the first members and groups
+	// (an API without GET .../limits/review).
 	Partial int
 }
 
@@ -659,7 +659,7 @@ func (h *Handler) review(w http.ResponseWriter, r *http.Request, s *session, t *
 
 // reviewSample bounds the members a review reads when the API has no
 // review of its own.
-const reviewSample = 1000
+const reviewSample = 500
 
 func (h *Handler) buildReview(r *http.Request, s *session, t *team) (*reviewView, error) {
 	rv := &reviewView{}
@@ -682,9 +682,12 @@ func (h *Handler) buildReview(r *http.Request, s *session, t *team) (*reviewView
 	}
 	// Groups with a limit (the first page by id), and how many members
 	// each decides.
-	gs, _, err := h.listGroups(r, s, t, "", "", 1000)
+	gs, nextGroups, err := h.listGroups(r, s, t, "", "", 1000)
 	if err != nil {
 		return nil, err
+	}
+	if nextGroups != "" && rv.Partial == 0 {
+		rv.Partial = len(ms)
 	}
 	limits := map[string]*group{}
 	for i := range gs {

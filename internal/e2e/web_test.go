@@ -808,3 +808,59 @@ func TestWebWebhooks(t *testing.T) {
 		})
 	}
 }
+
+// TestWebPolledDirectory sets up an Okta API directory with the wizard:
+// the create answer is the connection test, a bad token is shown on the
+// form, then test connection and preview from the directory's page.
+func TestWebPolledDirectory(t *testing.T) {
+	for _, m := range Modes() {
+		t.Run(m.Name, func(t *testing.T) {
+			r := Start(t, m)
+			f := newOktaDir(t, fakeOpts{})
+			c := newPollCase(t, r, f)
+			c.user("ann", "Ann", "One")
+			if f.settle != nil {
+				f.settle()
+			}
+			tid := c.team
+			b := newBrowser(t, r)
+			b.mustSignIn(AdminToken, "/teams")
+			setup := "/teams/" + tid + "/setup"
+			form := url.Values{"type": {"okta"}, "okta.org_url": {f.settings["org_url"].(string)}, "okta.api_token": {"wrong-token"}, "okta.schedule": {"@every 1h"}}
+			resp := b.submit(setup, "/teams/"+tid+"/directories", form)
+			if resp.Status != 400 || !strings.Contains(string(resp.Body), `id="error"`) || strings.Contains(string(resp.Body), "wrong-token") {
+				t.Fatalf("Okta with a wrong token = %s, want 400 with #error, the token not echoed", resp)
+			}
+			form.Set("okta.api_token", f.settings["api_token"].(string))
+			resp = b.submit(setup, "/teams/"+tid+"/directories", form)
+			if resp.Status != 303 {
+				t.Fatalf("create Okta directory = %s", resp)
+			}
+			loc := resp.Header.Get("Location")
+			c.dir = strings.TrimSuffix(strings.TrimPrefix(loc, "/teams/"+tid+"/directories/"), "/setup")
+			page := b.must(200, loc)
+			contains(t, "polled setup", page, `id="test-result"`, "connection test passed", `id="test-connection-form"`, `id="preview-form"`)
+			lacks(t, "polled setup", page, f.settings["api_token"].(string))
+			Eventually(t, 60*time.Second, "first sync", func() (bool, string) {
+				st := c.state()
+				return st["state"] == "ok" && st["last_sync_at"] != nil, fmt.Sprint(st["state"], " ", st["last_error"])
+			})
+			c.user("bob", "Bob", "Two")
+			dir := "/teams/" + tid + "/directories/" + c.dir
+			resp = b.submit(dir, dir+"/test", url.Values{})
+			if resp.Status != 303 {
+				t.Fatalf("test connection = %s", resp)
+			}
+			contains(t, "tested", b.must(200, resp.Header.Get("Location")), `id="test-result"`, "connection test passed")
+			resp = b.submit(dir, dir+"/preview", url.Values{})
+			if resp.Status != 303 {
+				t.Fatalf("preview = %s", resp)
+			}
+			page = b.must(200, resp.Header.Get("Location"))
+			contains(t, "preview", page, `id="preview-result"`, `class="would-add">1<`, `class="would-remove">0<`, `class="preview-addition">bob@`)
+			if resp := b.submit(dir, dir+"/sync", url.Values{}); resp.Status != 303 {
+				t.Fatalf("poll now = %s", resp)
+			}
+		})
+	}
+}
