@@ -582,6 +582,10 @@ func (h *Handler) members(w http.ResponseWriter, r *http.Request, s *session, t 
 			q.Set(k, val)
 		}
 	}
+	if strings.Contains(mv.Q, "@") {
+		// An exact email also finds the member on an API without ?q=.
+		q.Set("email", mv.Q)
+	}
 	ms, next, err := h.listMembers(r, s, t, q)
 	if err != nil {
 		h.fail(w, r, s, err)

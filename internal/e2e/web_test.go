@@ -591,6 +591,23 @@ func TestWebScreensWithoutJavaScript(t *testing.T) {
 				if loc := inline.FindStringIndex(page); loc != nil {
 					t.Errorf("%s: inline script or style: %q", path, page[loc[0]:min(len(page), loc[1]+40)])
 				}
+				seen := map[string]bool{}
+				for _, id := range regexp.MustCompile(`\sid="([^"]+)"`).FindAllStringSubmatch(page, -1) {
+					if seen[id[1]] {
+						t.Errorf("%s: id %q twice", path, id[1])
+					}
+					seen[id[1]] = true
+				}
+				// Every input is labelled.
+				for _, in := range regexp.MustCompile(`<(?:input|select|textarea)[^>]*>`).FindAllString(page, -1) {
+					if strings.Contains(in, `type="hidden"`) {
+						continue
+					}
+					id := regexp.MustCompile(`id="([^"]+)"`).FindStringSubmatch(in)
+					if id == nil || !strings.Contains(page, `for="`+id[1]+`"`) {
+						t.Errorf("%s: an input without a label: %s", path, in)
+					}
+				}
 				// Every form that posts carries the CSRF field.
 				for _, f := range regexp.MustCompile(`(?s)<form[^>]*method="post".*?</form>`).FindAllString(page, -1) {
 					if !strings.Contains(f, `name="csrf"`) {
