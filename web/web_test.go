@@ -64,6 +64,17 @@ func (s *memSessions) DeleteWebSession(_ context.Context, id string) error {
 	return nil
 }
 
+func (s *memSessions) DeleteWebSessionsOfToken(_ context.Context, tokenID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, ws := range s.m {
+		if ws.TokenID == tokenID {
+			delete(s.m, k)
+		}
+	}
+	return nil
+}
+
 func (s *memSessions) DeleteExpiredWebSessions(context.Context, time.Time) error { return nil }
 
 func (s *memSessions) count() int {
@@ -98,6 +109,8 @@ func (b *teamBackend) ServeAs(p Principal, w http.ResponseWriter, r *http.Reques
 		io.WriteString(w, `{"id": "acme", "name": "Acme", "plan": "enterprise", "sso": {"status": "active"}, "default_spend_limit": {"per_user_cents": 5000}}`)
 	case r.URL.Path == "/api/v1/teams/acme/events":
 		io.WriteString(w, `{"events": [], "next_cursor": "0"}`)
+	case r.URL.Path == "/api/v1/teams/acme/limits/review":
+		io.WriteString(w, `{"groups": [], "members": [], "next_cursor": ""}`)
 	case r.URL.Path == "/api/v1/teams/acme/directories":
 		io.WriteString(w, `{"directories": []}`)
 	default:
