@@ -308,7 +308,7 @@ func (h *Handler) directorySetup(w http.ResponseWriter, r *http.Request, s *sess
 		return
 	}
 	v := h.teamView(r, s, t, "setup", "Set up "+dv.D.Label())
-	v.Poll = !dv.D.Polled() && dv.Token == "" // the request log fills as the IdP calls
+	v.Poll = !dv.D.Polled() // the request log fills as the IdP calls
 	v.V = dv
 	h.render(w, r, http.StatusOK, "directory-setup", v)
 }
