@@ -514,7 +514,9 @@ type memberRow struct {
 }
 
 // why explains a member's effective limit: the group (or the default) it
-// comes from, the other groups with a limit, and the team default.
+// comes from, the other groups with a limit, and the team default. The
+// limits of the member's groups come with the member; limits is a
+// fallback for answers without them.
 func why(m *member, limits map[string]*group, t *team) string {
 	def := "team default " + t.DefaultText()
 	src := m.SourceGroupID()
@@ -523,7 +525,9 @@ func why(m *member, limits map[string]*group, t *team) string {
 		if g.ID == src {
 			continue
 		}
-		if gl, ok := limits[g.ID]; ok && gl.SpendLimit.Set {
+		if c, set := g.limit(); set {
+			others = append(others, fmt.Sprintf("%s (%s)", g.Name, limitText(c, true)))
+		} else if gl, ok := limits[g.ID]; ok && gl.SpendLimit.Set {
 			others = append(others, fmt.Sprintf("%s (%s)", g.Name, gl.LimitText()))
 		}
 	}
@@ -578,15 +582,9 @@ func (h *Handler) members(w http.ResponseWriter, r *http.Request, s *session, t 
 		h.fail(w, r, s, err)
 		return
 	}
-	// Every group with a limit, from the review, explains the limits.
-	ra, err := h.readReview(r, s, t, 1, "")
-	if err != nil {
-		h.fail(w, r, s, err)
-		return
-	}
-	limits := ra.limitsOf()
+	// Each member's groups carry their limits: they explain the member's.
 	for i := range ms {
-		mv.Members = append(mv.Members, rowOf(&ms[i], limits, t))
+		mv.Members = append(mv.Members, rowOf(&ms[i], nil, t))
 	}
 	// The filter offers the first groups by id, and the chosen one.
 	gs, _, err := h.listGroups(r, s, t, "", "", 200)
