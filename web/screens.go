@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -283,7 +284,7 @@ func (h *Handler) loadDirectory(r *http.Request, s *session, t *team) (*director
 		dv.Test = f.Value
 	} else if f, ok := h.takeFlash(r, s, "preview", d.ID); ok {
 		var p previewResult
-		if err := jsonUnmarshal(f.Data, &p); err == nil {
+		if err := json.Unmarshal(f.Data, &p); err == nil {
 			dv.Preview = &p
 		}
 	}
@@ -368,7 +369,7 @@ func (h *Handler) directoryAction(w http.ResponseWriter, r *http.Request, s *ses
 		}
 		http.Redirect(w, r, back1, http.StatusSeeOther)
 	case "preview":
-		var raw jsonRaw
+		var raw json.RawMessage
 		if err := h.call(r, s.Principal, "POST", teamAPI(t, base+"/preview"), nil, &raw); err != nil {
 			if statusOf(err) >= 500 && statusOf(err) != http.StatusNotImplemented {
 				h.fail(w, r, s, err)
@@ -848,14 +849,14 @@ func (h *Handler) settings(w http.ResponseWriter, r *http.Request, s *session, t
 
 func (h *Handler) renderSettings(w http.ResponseWriter, r *http.Request, s *session, t *team, status int, sv *settingsView) {
 	// The list is the answer's one array, whatever its key.
-	var out map[string]jsonRaw
+	var out map[string]json.RawMessage
 	if err := h.call(r, s.Principal, "GET", teamAPI(t, "/admin-tokens"), nil, &out); err != nil {
 		h.fail(w, r, s, err)
 		return
 	}
 	for _, raw := range out {
 		var ts []adminToken
-		if jsonUnmarshal(raw, &ts) == nil && ts != nil {
+		if json.Unmarshal(raw, &ts) == nil && ts != nil {
 			sv.Tokens = ts
 		}
 	}
