@@ -459,7 +459,13 @@ func TestWebGroupsMembersAndLimits(t *testing.T) {
 			page = b.must(200, groups)
 			contains(t, "groups after", page, `class="group-limit">$1,200.50<`, `class="group-limit">$100.00<`, `value="1,200.50"`)
 
-			members := b.must(200, "/teams/"+tid+"/members")
+			// The API waits (boundedly) for the roster to show a limit; a
+			// slow machine may need longer.
+			var members string
+			Eventually(t, 10*time.Second, "the member's new limit", func() (bool, string) {
+				members = b.must(200, "/teams/"+tid+"/members")
+				return strings.Contains(members, `class="member-limit">$1,200.50<`) && strings.Contains(members, "also in Sales ($100.00)"), "not yet"
+			})
 			contains(t, "members", members, `id="member-search"`, `name="q"`, `name="group"`, `name="source"`, `id="members"`, `class="member" data-member-id="`,
 				`class="member-email">u0@acme.test<`, `class="member-limit">$1,200.50<`,
 				`class="member-limit-why">$1,200.50 from Engineering; also in Sales ($100.00); team default $50.00<`,
@@ -480,7 +486,10 @@ func TestWebGroupsMembersAndLimits(t *testing.T) {
 			if lim["set"] != false {
 				t.Fatalf("removed limit = %v", lim)
 			}
-			members = b.must(200, "/teams/"+tid+"/members?q=u1")
+			Eventually(t, 10*time.Second, "u1 back on the default", func() (bool, string) {
+				members = b.must(200, "/teams/"+tid+"/members?q=u1")
+				return strings.Contains(members, "from the team default"), "not yet"
+			})
 			contains(t, "u1", members, `class="member-limit-why">$50.00 from the team default; none of their groups sets a limit<`)
 
 			// Editing a group is refused with why.
