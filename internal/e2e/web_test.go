@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -672,20 +673,21 @@ func TestWebSessionExpiryAndSignOut(t *testing.T) {
 			var a *app.App
 			r := StartHooked(t, m, func(x *app.App) { a = x })
 			tid := newTeam(r, "enterprise", "active")
-			now := time.Now()
-			clock := func() time.Time { return now }
-			a.Web.Now = clock
+			// The page's clock, moved by the test between requests.
+			var offset atomic.Int64
+			a.Web.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+			advance := func(d time.Duration) { offset.Add(int64(d)) }
 			b := newBrowser(t, r)
 			b.mustSignIn(AdminToken, "/teams")
 			b.must(200, "/teams/"+tid)
 
 			// Activity slides the session: 20 minutes, then 20 more.
-			now = now.Add(20 * time.Minute)
+			advance(20 * time.Minute)
 			b.must(200, "/teams/"+tid)
-			now = now.Add(20 * time.Minute)
+			advance(20 * time.Minute)
 			b.must(200, "/teams/"+tid)
 			// 31 idle minutes end it.
-			now = now.Add(31 * time.Minute)
+			advance(31 * time.Minute)
 			if resp := b.get("/teams/" + tid); resp.Status != 303 || !strings.HasPrefix(resp.Header.Get("Location"), "/signin") {
 				t.Fatalf("after 31 idle minutes = %d %q, want 303 to /signin", resp.Status, resp.Header.Get("Location"))
 			}
@@ -696,7 +698,7 @@ func TestWebSessionExpiryAndSignOut(t *testing.T) {
 			// The absolute limit holds however active the session is.
 			b.mustSignIn(AdminToken, "/teams")
 			for range 25 {
-				now = now.Add(29 * time.Minute)
+				advance(29 * time.Minute)
 				if resp := b.get("/teams/" + tid); resp.Status != 200 {
 					break
 				}
