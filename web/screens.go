@@ -69,6 +69,7 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := h.backend.Authenticate(r.Context(), strings.TrimSpace(r.PostFormValue("token")))
 	if errors.Is(err, ErrBadToken) {
+		h.log().Warn("web sign-in refused: not an admin token", "remote", r.RemoteAddr)
 		h.renderSignin(w, r, http.StatusUnauthorized, "That token is not a valid admin token. Use the operator's admin token or a team admin token.")
 		return
 	}
@@ -76,11 +77,16 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, nil, err)
 		return
 	}
+	// A session this browser had is replaced, not left behind.
+	if old, err := h.loadSession(r); err == nil {
+		_ = h.sessions.DeleteWebSession(r.Context(), old.idHash)
+	}
 	if err := h.startSession(w, r, p); err != nil {
 		h.fail(w, r, nil, err)
 		return
 	}
 	h.setCookie(w, r, signinCookie, "", -1)
+	h.log().Info("web sign-in", "operator", p.Operator, "team", p.TeamID, "token_id", p.TokenID, "remote", r.RemoteAddr)
 	// Housekeeping rides on sign-ins: expired sessions are removed.
 	if err := h.sessions.DeleteExpiredWebSessions(r.Context(), h.now()); err != nil {
 		h.log().Warn("prune web sessions", "err", err)
