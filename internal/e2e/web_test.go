@@ -429,7 +429,7 @@ func TestWebGroupsMembersAndLimits(t *testing.T) {
 
 			page := b.must(200, "/teams/"+tid+"/groups")
 			contains(t, "groups", page, `id="group-search"`, `name="q"`, `id="groups"`, `class="group" data-group-id="`+gids["Engineering"]+`"`,
-				`class="group-name">Engineering<`, `class="member-count">2<`, `class="group-limit">No limit<`,
+				`class="group-name">Engineering<`, `class="member-count"><a href="/teams/`+tid+`/members?group=`+gids["Engineering"]+`"`, ` members of Engineering">2</a>`, `class="group-limit">No limit<`,
 				`class="managed-badge"`, "Managed by your identity provider", `class="limit-form"`, `name="mode"`, `value="dollars"`,
 				`value="unlimited"`, `value="none"`, `name="dollars"`, `class="limit-submit"`, `class="edit-group" href="/teams/`+tid+`/groups/`+gids["Engineering"]+`/edit"`)
 
