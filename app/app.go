@@ -42,6 +42,8 @@ type App struct {
 	Poller     *poll.Poller
 	API        *api.Server
 	SCIM       *scim.Server
+	// Web is the admin page (api role only).
+	Web *web.Handler
 	// GeneratedAdminToken is set when this start generated the admin token.
 	GeneratedAdminToken string
 
@@ -105,6 +107,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		a.Close()
 		return nil, err
 	}
+	if a.roles[config.RoleAPI] {
+		if err := a.setupWeb(); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
 	return a, nil
 }
 
@@ -134,6 +142,19 @@ func (a *App) setupAdminToken(ctx context.Context) error {
 		_ = os.WriteFile(filepath.Join(a.Cfg.DataDir, "admin-token.txt"), []byte(note), 0o600)
 	}
 	a.GeneratedAdminToken = tok
+	return nil
+}
+
+// setupWeb builds the admin page on the admin API.
+func (a *App) setupWeb() error {
+	var err error
+	a.Web, err = web.New(web.Options{
+		Backend: webBackend{api: a.API, store: a.Store}, Sessions: a.Store,
+		PublicURL: a.Cfg.PublicURL, Log: a.Log.With("component", "web"),
+	})
+	if err != nil {
+		return fmt.Errorf("web page: %w", err)
+	}
 	return nil
 }
 
@@ -170,7 +191,7 @@ func (a *App) Handler() http.Handler {
 	if a.roles[config.RoleAPI] {
 		mux.Handle("/api/", a.API.Handler())
 		mux.Handle("/scim/", a.SCIM)
-		mux.Handle("/", web.Handler())
+		mux.Handle("/", a.Web)
 	}
 	return mux
 }
