@@ -29,7 +29,11 @@ var funcs = template.FuncMap{
 	"val":          func(m map[string]string, k string) string { return m[k] },
 	"checked":      func(m map[string]string, k string) bool { return m[k] != "" },
 	"ms":           func(f float64) string { return formatMS(f) },
+	"plans":        func() []string { return teamPlans },
 }
+
+// teamPlans are the plans POST /teams accepts.
+var teamPlans = []string{"free", "pro", "business", "enterprise"}
 
 func formatMS(f float64) string {
 	d := time.Duration(f * float64(time.Millisecond))

@@ -113,6 +113,10 @@ func (h *Handler) teams(w http.ResponseWriter, r *http.Request, s *session) {
 		http.Redirect(w, r, home(s.Principal), http.StatusSeeOther)
 		return
 	}
+	h.renderTeams(w, r, s, http.StatusOK, "", nil)
+}
+
+func (h *Handler) renderTeams(w http.ResponseWriter, r *http.Request, s *session, status int, problem string, fields map[string]string) {
 	var out struct {
 		Teams []team `json:"teams"`
 	}
@@ -121,7 +125,41 @@ func (h *Handler) teams(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	sort.Slice(out.Teams, func(i, j int) bool { return strings.ToLower(out.Teams[i].Name) < strings.ToLower(out.Teams[j].Name) })
-	h.render(w, r, http.StatusOK, "teams", &view{Title: "Teams", S: s, V: out.Teams})
+	h.render(w, r, status, "teams", &view{Title: "Teams", S: s, V: out.Teams, Error: problem, Fields: fields})
+}
+
+// createTeam is the operator's "Create a team" form: POST /teams with the
+// plan and the default limit typed in dollars; the new team's overview
+// comes next.
+func (h *Handler) createTeam(w http.ResponseWriter, r *http.Request, s *session) {
+	if !s.Principal.Operator {
+		h.errorPage(w, r, s, http.StatusForbidden, "Only the operator's admin token creates teams.")
+		return
+	}
+	body, problem := limitBody(r)
+	if problem == "" && r.PostFormValue("mode") == "none" {
+		problem = "a team default is an amount or unlimited"
+	}
+	if problem != "" {
+		h.renderTeams(w, r, s, http.StatusBadRequest, "Default spend limit: "+problem, formValues(r))
+		return
+	}
+	delete(body, "unlimited")
+	req := map[string]any{
+		"name":                strings.TrimSpace(r.PostFormValue("name")),
+		"plan":                r.PostFormValue("plan"),
+		"default_spend_limit": body,
+	}
+	var out team
+	if err := h.call(r, s.Principal, "POST", "/teams", req, &out); err != nil {
+		if st := statusOf(err); st == http.StatusBadRequest || st == http.StatusConflict {
+			h.renderTeams(w, r, s, st, messageOf(err), formValues(r))
+			return
+		}
+		h.fail(w, r, s, err)
+		return
+	}
+	http.Redirect(w, r, "/teams/"+url.PathEscape(out.ID), http.StatusSeeOther)
 }
 
 // --- overview and SSO ---

@@ -125,6 +125,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /signin", h.signin)
 	m.HandleFunc("POST /signout", h.form(h.signout))
 	m.HandleFunc("GET /teams", h.page(h.teams))
+	m.HandleFunc("POST /teams", h.form(h.createTeam))
 
 	m.HandleFunc("GET /teams/{team}", h.teamPage(h.overview))
 	m.HandleFunc("POST /teams/{team}/sso", h.teamForm(h.postSSO))

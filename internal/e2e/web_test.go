@@ -973,3 +973,53 @@ func TestWebTeamTokens(t *testing.T) {
 		})
 	}
 }
+
+// TestWebOperatorCreatesTeam: a fresh roster has no team; the operator
+// creates the first one from the page (the README's tour starts there) and
+// lands on its overview. Team tokens cannot, and a bad amount stores
+// nothing.
+func TestWebOperatorCreatesTeam(t *testing.T) {
+	for _, m := range Modes() {
+		t.Run(m.Name, func(t *testing.T) {
+			r := Start(t, m)
+			b := newBrowser(t, r)
+			b.mustSignIn(AdminToken, "/teams")
+			contains(t, "empty team list", b.must(200, "/teams"), `id="create-team"`, "No teams yet")
+
+			resp := b.submit("/teams", "/teams", url.Values{"name": {"Acme"}, "plan": {"enterprise"}, "mode": {"dollars"}, "dollars": {"12.505"}})
+			if resp.Status != 400 || !strings.Contains(string(resp.Body), "two decimals") || !strings.Contains(string(resp.Body), `value="Acme"`) {
+				t.Fatalf("create with 12.505 = %s, want 400 naming the amount, the name kept", resp)
+			}
+			if teams := r.MustAdmin(200, "GET", "/teams", nil)["teams"].([]any); len(teams) != 0 {
+				t.Fatalf("teams after a refused form = %v, want none", teams)
+			}
+
+			resp = b.submit("/teams", "/teams", url.Values{"name": {"Acme"}, "plan": {"enterprise"}, "mode": {"dollars"}, "dollars": {"$1,250.50"}})
+			if resp.Status != 303 || !strings.HasPrefix(resp.Header.Get("Location"), "/teams/") {
+				t.Fatalf("create = %s, want 303 to the team", resp)
+			}
+			tid := strings.TrimPrefix(resp.Header.Get("Location"), "/teams/")
+			team := r.MustAdmin(200, "GET", "/teams/"+tid, nil)
+			if team["name"] != "Acme" || team["plan"] != "enterprise" {
+				t.Fatalf("created team = %v", team)
+			}
+			if got := r.MustAdmin(200, "GET", "/teams/"+tid+"/spend-limit", nil)["per_user_cents"]; got != 125050.0 {
+				t.Fatalf("default limit = %v, want 125050 cents", got)
+			}
+			contains(t, "overview", b.must(200, "/teams/"+tid), `id="prerequisites"`, "SCIM needs an active SSO connection")
+			contains(t, "team list", b.must(200, "/teams"), `class="team-link" href="/teams/`+tid+`">Acme<`)
+
+			// A team token's session cannot create teams.
+			tok := r.MustAdmin(201, "POST", "/teams/"+tid+"/admin-tokens", map[string]any{"name": "page"})["token"].(string)
+			tb := newBrowser(t, r)
+			tb.mustSignIn(tok, "/teams/"+tid)
+			resp = tb.submit("/teams/"+tid+"/settings", "/teams", url.Values{"name": {"Other"}, "plan": {"free"}, "mode": {"unlimited"}})
+			if resp.Status != 403 {
+				t.Fatalf("team token creating a team = %s, want 403", resp)
+			}
+			if teams := r.MustAdmin(200, "GET", "/teams", nil)["teams"].([]any); len(teams) != 1 {
+				t.Fatalf("teams = %d, want 1", len(teams))
+			}
+		})
+	}
+}
