@@ -335,7 +335,7 @@ func (p *Page) ClickNav(sel string) {
 	defer cancel()
 	_, err := chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(chromedp.CSS(sel))))
 	if err != nil {
-		p.t.Fatalf("click %s and wait for the next page: %v", sel, err)
+		p.t.Fatalf("click %s on %s and wait for the next page: %v", sel, p.Location(), err)
 	}
 }
 
@@ -346,7 +346,7 @@ func (p *Page) Fill(sel, value string) {
 	ctx, cancel := p.timeout()
 	defer cancel()
 	if err := chromedp.Do(ctx, chromedp.Clear(chromedp.CSS(sel)), chromedp.SendKeys(chromedp.CSS(sel), value)); err != nil {
-		p.t.Fatalf("fill %s: %v", sel, err)
+		p.t.Fatalf("fill %s on %s: %v", sel, p.Location(), err)
 	}
 }
 
