@@ -189,6 +189,17 @@ func (b *Browser) NewPage(t testing.TB, baseURL string) *Page {
 	return p
 }
 
+// DisableScripts turns off the page's JavaScript from the next navigation
+// on, as a user with JavaScript off has it; the helpers still work.
+func (p *Page) DisableScripts() {
+	p.t.Helper()
+	ctx, cancel := p.timeout()
+	defer cancel()
+	if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+		p.t.Fatalf("disable scripts: %v", err)
+	}
+}
+
 // observe records what the page reports as an error. It runs on the tab's
 // event loop, so it only appends.
 func (p *Page) observe(ev any) {

@@ -116,6 +116,16 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("DisableScripts", func(t *testing.T) {
+		p := b.NewPage(t, srv.URL)
+		p.DisableScripts()
+		p.Go("/good")
+		p.Select("#mode", "b")
+		if got := p.Text("#changed"); got != "" {
+			t.Errorf("the page's script ran with scripts disabled: #changed = %q", got)
+		}
+	})
+
 	t.Run("PagesDoNotShareCookies", func(t *testing.T) {
 		first := b.NewPage(t, srv.URL)
 		first.Go("/good")

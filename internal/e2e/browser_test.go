@@ -45,6 +45,7 @@ func TestBrowserPage(t *testing.T) {
 				{"ApproveHeldRemoval", browserApprove},
 				{"CSRF", browserCSRF},
 				{"Webhooks", browserWebhooks},
+				{"WithoutJavaScript", browserNoScript},
 			} {
 				t.Run(sc.name, func(t *testing.T) {
 					sc.fn(t, &web{t: t, b: b, r: &Roster{T: t, URL: r.URL, App: r.App, stop: func() {}}})
@@ -227,6 +228,14 @@ func browserSignIn(t *testing.T, w *web) {
 		t.Errorf("token input type %q, want password", typ)
 	}
 	screen(p, "signin")
+	resp := w.r.Do("GET", "/signin", "", nil)
+	csp := resp.Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "frame-ancestors 'none'") || strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") {
+		t.Errorf("Content-Security-Policy %q, want a strict one with frame-ancestors 'none'", csp)
+	}
+	if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+		t.Errorf("X-Content-Type-Options %q, want nosniff", got)
+	}
 	p.Fill("input#token", "not-a-token")
 	p.ClickNav("button#signin-submit")
 	p.WaitFor("#signin-error")
@@ -393,9 +402,20 @@ func browserWizard(t *testing.T, w *web) {
 	p.Go("/teams/" + team + "/groups")
 	waitItem(p, "table#groups tr.group .group-name", "Engineering")
 	live(p)
+	// An admin typing a limit keeps the field, its focus and the text
+	// while the screen updates under them.
+	engRow := fmt.Sprintf(`table#groups tr.group[data-group-id="%s"]`, w.groupID(team, "Engineering"))
+	p.Click(engRow + " input[name=dollars]")
+	p.Fill(engRow+" input[name=dollars]", "12")
 	cid := w.user(d, "cid")
 	w.group(d, "Sales", cid)
 	waitItem(p, "table#groups tr.group .group-name", "Sales")
+	if got := p.Text(engRow + " input[name=dollars]"); got != "12" {
+		t.Errorf("the typed limit is %q after a live update, want 12", got)
+	}
+	if !browser.Eval[bool](p, fmt.Sprintf(`document.activeElement === document.querySelector(%q)`, engRow+" input[name=dollars]")) {
+		t.Errorf("a live update took the focus from the field being typed in")
+	}
 	sales := w.groupID(team, "Sales")
 	row := fmt.Sprintf(`table#groups tr.group[data-group-id="%s"]`, sales)
 	if got := p.WaitText(row+" .member-count", "1"); got != "1" {
@@ -718,6 +738,58 @@ func browserWebhooks(t *testing.T, w *web) {
 	waitItem(p, "table#admin-tokens", "browser test")
 	p.WaitFor("form#create-admin-token")
 	screen(p, "settings")
+}
+
+// browserNoScript: with JavaScript off every screen still renders, and a
+// form still posts and comes back (303) with the change.
+func browserNoScript(t *testing.T, w *web) {
+	team := w.team("No Script", "enterprise", true, 5000)
+	d := w.scim(team, nil)
+	w.group(d, "Engineering", w.user(d, "nat"))
+	eng := w.groupID(team, "Engineering")
+	natID := w.memberID(team, "nat@acme.test")
+
+	p := w.b.NewPage(t, w.r.URL)
+	p.DisableScripts()
+	p.Go("/signin")
+	p.Fill("input#token", w.teamToken(team))
+	p.ClickNav("button#signin-submit")
+	if got := p.Path(); got != "/teams/"+team {
+		t.Fatalf("signed in without JavaScript, landed on %s", got)
+	}
+	for _, s := range []struct{ path, sel string }{
+		{"", "section#prerequisites"},
+		{"/setup", "form#create-directory"},
+		{"/groups", "table#groups tr.group"},
+		{"/members", "table#members tr.member"},
+		{"/review", "table#review-groups"},
+		{"/activity", "ol#events li.event"},
+		{"/webhooks", "form#create-webhook"},
+		{"/settings", "form#team-limit-form"},
+		{"/directories/" + d.ID, "#directory-state"},
+	} {
+		if status := p.Go("/teams/" + team + s.path); status != 200 {
+			t.Errorf("GET %s without JavaScript: status %d", s.path, status)
+			continue
+		}
+		if !p.Exists(s.sel) {
+			t.Errorf("%s without JavaScript has no %s", s.path, s.sel)
+		}
+	}
+
+	p.Go("/teams/" + team + "/groups")
+	row := fmt.Sprintf(`table#groups tr.group[data-group-id="%s"]`, eng)
+	p.Select(row+" select[name=mode]", "dollars")
+	p.Fill(row+" input[name=dollars]", "75.50")
+	p.ClickNav(row + " button.limit-submit")
+	if got := p.Path(); !strings.HasPrefix(got, "/teams/"+team+"/groups") {
+		t.Errorf("the form post came back to %s, want the groups screen", got)
+	}
+	p.WaitText(row+" .group-limit", "$75.50")
+	p.Go("/teams/" + team + "/members")
+	if got := p.Text(fmt.Sprintf(`tr.member[data-member-id="%s"] .member-limit`, natID)); got != "$75.50" {
+		t.Errorf("nat's limit %q, want $75.50", got)
+	}
 }
 
 func contains(list []string, s string) bool {
