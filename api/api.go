@@ -86,6 +86,7 @@ func (s *Server) Handler() http.Handler {
 	h("POST /api/v1/teams", s.createTeam)
 	h("GET /api/v1/teams", s.listTeams)
 	h("GET /api/v1/teams/{team}", s.getTeam)
+	h("GET /api/v1/directories", s.operatorDirectories)
 	h("PUT /api/v1/teams/{team}/sso", s.putSSO)
 	h("GET /api/v1/teams/{team}/spend-limit", s.getTeamLimit)
 	h("PUT /api/v1/teams/{team}/spend-limit", s.putTeamLimit)
@@ -133,7 +134,7 @@ func (s *Server) wrap(f func(w http.ResponseWriter, r *http.Request) *apiError) 
 		sw := &statusWriter{ResponseWriter: w, status: 200}
 		defer func() {
 			if s.Metrics != nil {
-				s.Metrics.APIRequests.WithLabelValues(strconv.Itoa(sw.status)).Inc()
+				s.Metrics.APIRequests.WithLabelValues(metrics.StatusClass(sw.status)).Inc()
 			}
 		}()
 		if err := s.authenticate(r); err != nil {

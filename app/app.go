@@ -48,6 +48,7 @@ type App struct {
 	roles     map[string]bool
 	listener  net.Listener
 	hooks     *deliverer
+	dirGauges *metrics.DirectoryCollector
 	schedWake waker // SchedulesChanged → the leading scheduler's re-read
 }
 
@@ -70,7 +71,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, fmt.Errorf("open queue: %w", err)
 	}
 	a.Metrics.Registry.MustRegister(a.Queue.Collectors()...)
-	a.Metrics.Registry.MustRegister(metrics.NewDirectoryCollector(a.Store, log))
+	a.dirGauges = metrics.NewDirectoryCollector(a.Store, metrics.DirectoryOptions{
+		Interval: cfg.Metrics.RefreshInterval.Duration, PerDirectory: cfg.Metrics.PerDirectory, Log: log.With("component", "metrics"),
+	})
+	a.Metrics.Registry.MustRegister(a.dirGauges)
 	a.Metrics.Registry.MustRegister(metrics.NewWebhookCollector(a.Store, log))
 	a.hooks = newDeliverer(a)
 	a.Store.OnEventsCommitted(a.hooks.eventsCommitted)
@@ -203,6 +207,13 @@ func (a *App) Run(ctx context.Context) error {
 	errs := make(chan error, 4)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The directory gauges are read from the store in the background; a
+	// scrape serves the last reading.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.dirGauges.Run(runCtx)
+	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -44,6 +44,7 @@ type Config struct {
 	Reconcile Reconcile `yaml:"reconcile"`
 	Queue     Queue     `yaml:"queue"`
 	Webhooks  Webhooks  `yaml:"webhooks"`
+	Metrics   Metrics   `yaml:"metrics"`
 
 	// EnvErrors are environment variables LoadEnv could not read;
 	// Validate reports them.
@@ -64,6 +65,18 @@ type Webhooks struct {
 	// Concurrency is how many endpoints one worker process delivers to at
 	// once (one attempt in flight per endpoint).
 	Concurrency int `yaml:"concurrency"`
+}
+
+// Metrics tunes the Prometheus metrics.
+type Metrics struct {
+	// RefreshInterval is how often the directory gauges are read from the
+	// store; a scrape serves the last reading.
+	RefreshInterval Duration `yaml:"refresh_interval"`
+	// PerDirectory adds series labelled by directory (six per directory)
+	// to the aggregates by type and state. Off by default: at thousands of
+	// directories they dominate a scrape. Env
+	// ROSTER_METRICS_PER_DIRECTORY=true.
+	PerDirectory bool `yaml:"per_directory"`
 }
 
 // SCIM tunes the SCIM endpoint.
@@ -126,6 +139,7 @@ func Default() Config {
 		Webhooks: Webhooks{
 			DeliveryLogRetention: Duration{7 * 24 * time.Hour}, RetryInitial: Duration{time.Second}, Concurrency: 16,
 		},
+		Metrics: Metrics{RefreshInterval: Duration{10 * time.Second}},
 	}
 }
 
@@ -184,6 +198,7 @@ func (c *Config) Env() map[string]*string {
 func (c *Config) boolEnv() map[string]*bool {
 	return map[string]*bool{
 		"ROSTER_WEBHOOKS_ALLOW_PRIVATE_NETWORKS": &c.Webhooks.AllowPrivateNetworks,
+		"ROSTER_METRICS_PER_DIRECTORY":           &c.Metrics.PerDirectory,
 	}
 }
 
@@ -262,6 +277,8 @@ func (c *Config) Validate() error {
 		{c.Webhooks.DeliveryLogRetention.Duration < time.Minute, "webhooks.delivery_log_retention must be at least 1m"},
 		{c.Webhooks.RetryInitial.Duration < 10*time.Millisecond || c.Webhooks.RetryInitial.Duration > time.Hour, "webhooks.retry_initial must be between 10ms and 1h"},
 		{c.Webhooks.Concurrency < 1, "webhooks.concurrency must be at least 1"},
+		{c.Metrics.RefreshInterval.Duration < 10*time.Millisecond || c.Metrics.RefreshInterval.Duration > 10*time.Minute,
+			"metrics.refresh_interval must be between 10ms and 10m (the directory gauges are at most that old)"},
 	}
 	var msgs []string
 	msgs = append(msgs, c.EnvErrors...)

@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -79,6 +80,34 @@ func TestEnvExpansion(t *testing.T) {
 }
 
 func TestWebhooksPrivateNetworksFromEnv(t *testing.T) {
+	testSwitchFromEnv(t, "ROSTER_WEBHOOKS_ALLOW_PRIVATE_NETWORKS", func(c *Config) bool { return c.Webhooks.AllowPrivateNetworks })
+}
+
+func TestMetricsPerDirectoryFromEnv(t *testing.T) {
+	if Default().Metrics.PerDirectory {
+		t.Fatal("metrics.per_directory is on by default")
+	}
+	testSwitchFromEnv(t, "ROSTER_METRICS_PER_DIRECTORY", func(c *Config) bool { return c.Metrics.PerDirectory })
+}
+
+func TestMetricsRefreshIntervalBounds(t *testing.T) {
+	for _, tc := range []struct {
+		d  time.Duration
+		ok bool
+	}{{time.Millisecond, false}, {100 * time.Millisecond, true}, {10 * time.Second, true}, {time.Hour, false}} {
+		c := Default()
+		c.Metrics.RefreshInterval.Duration = tc.d
+		err := c.Validate()
+		if (err == nil) != tc.ok || err != nil && !strings.Contains(err.Error(), "metrics.refresh_interval") {
+			t.Errorf("refresh_interval %v: Validate() = %v, want ok %v", tc.d, err, tc.ok)
+		}
+	}
+}
+
+// testSwitchFromEnv checks that a boolean variable sets its switch and that
+// a value that is not a boolean is reported by name.
+func testSwitchFromEnv(t *testing.T, name string, get func(*Config) bool) {
+	t.Helper()
 	for _, tc := range []struct {
 		val     string
 		want    bool
@@ -86,16 +115,16 @@ func TestWebhooksPrivateNetworksFromEnv(t *testing.T) {
 	}{{"true", true, false}, {"1", true, false}, {"false", false, false}, {"yes please", false, true}} {
 		c := Default()
 		c.LoadEnv(func(k string) (string, bool) {
-			if k == "ROSTER_WEBHOOKS_ALLOW_PRIVATE_NETWORKS" {
+			if k == name {
 				return tc.val, true
 			}
 			return "", false
 		})
-		if c.Webhooks.AllowPrivateNetworks != tc.want {
-			t.Errorf("%q: allow_private_networks = %v, want %v", tc.val, c.Webhooks.AllowPrivateNetworks, tc.want)
+		if got := get(&c); got != tc.want {
+			t.Errorf("%s=%q: switch = %v, want %v", name, tc.val, got, tc.want)
 		}
 		err := c.Validate()
-		if gotErr := err != nil && strings.Contains(err.Error(), "ROSTER_WEBHOOKS_ALLOW_PRIVATE_NETWORKS"); gotErr != tc.wantErr {
+		if gotErr := err != nil && strings.Contains(err.Error(), name); gotErr != tc.wantErr {
 			t.Errorf("%q: Validate() = %v, want an error naming the variable: %v", tc.val, err, tc.wantErr)
 		}
 	}

@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -43,6 +44,9 @@ func newWebhook() Webhook {
 type WebhookStore interface {
 	WebhookStats(ctx context.Context) (map[webhooks.Status]store.WebhookStateStats, error)
 }
+
+// scrapeTimeout bounds the store read of one scrape.
+const scrapeTimeout = 3 * time.Second
 
 var (
 	descHookEndpoints = prometheus.NewDesc("roster_webhook_endpoints", "Webhook endpoints by state (active, failing, disabled).", []string{"state"}, nil)

@@ -1,6 +1,7 @@
 // Command roster keeps a team's roster in step with its identity provider.
 //
 //	roster serve [flags]
+//	roster status [flags]
 package main
 
 import (
@@ -14,6 +15,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/roster-dev/roster/app"
 	"github.com/roster-dev/roster/config"
@@ -28,9 +30,11 @@ pushes and LDAP / Active Directory polls become members, groups and spend limits
 Usage:
   roster serve [flags]    run the service (embedded by default: SQLite and an
                           in-process Redis in --data-dir, nothing to install)
+  roster status [flags]   list each directory with its state, last sync, pending
+                          changes, lag, backoff and last error (read-only)
   roster version          print the version
 
-Run 'roster serve --help' for the flags.
+Run 'roster serve --help' or 'roster status --help' for the flags.
 `
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -44,6 +48,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], stdout, stderr)
+	case "status":
+		return status(args[1:], stdout, stderr, time.Now)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "roster", version)
 		return 0

@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/roster-dev/roster/metrics"
 	"github.com/roster-dev/roster/store"
 )
 
@@ -58,7 +58,7 @@ func (s *Server) observe(r *http.Request, dirID string, known bool, resource str
 	d := time.Since(start)
 	res := resourceLabel(resource)
 	if s.opt.Metrics != nil {
-		s.opt.Metrics.SCIMRequests.WithLabelValues(r.Method, res, strconv.Itoa(rec.status)).Inc()
+		s.opt.Metrics.SCIMRequests.WithLabelValues(r.Method, res, metrics.StatusClass(rec.status)).Inc()
 		s.opt.Metrics.SCIMDuration.WithLabelValues(r.Method, res).Observe(d.Seconds())
 	}
 	if !known {

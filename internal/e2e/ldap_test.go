@@ -365,7 +365,7 @@ func TestLDAPFailingPollsBackOff(t *testing.T) {
 	for _, m := range Modes() {
 		t.Run(m.Name, func(t *testing.T) {
 			sl := testldap.StartSlapd(t, testldap.SlapdOptions{Users: 3, Groups: 1, SizeLimit: 1000})
-			r := Start(t, m)
+			r := Start(t, m, perDirectoryMetrics)
 			team := r.MustAdmin(201, "POST", "/teams", map[string]any{"name": "Corp", "plan": "enterprise"})["id"].(string)
 			r.MustAdmin(200, "PUT", "/teams/"+team+"/sso", map[string]any{"status": "active", "provider": "okta"})
 			settings := map[string]any{
@@ -426,12 +426,15 @@ func TestLDAPFailingPollsBackOff(t *testing.T) {
 				st := r.directoryState(team, dir)
 				return st["state"] == "error" && st["last_error"] != "", fmt.Sprint(st["state"])
 			})
-			if v := r.metric("roster_directory_poll_backoff_seconds", "directory", dir); v <= 0 || v > 8 {
-				t.Errorf("roster_directory_poll_backoff_seconds = %v while backing off", v)
-			}
-			if v := r.metric("roster_directory_poll_consecutive_failures", "directory", dir); v != 3 {
-				t.Errorf("roster_directory_poll_consecutive_failures = %v, want 3", v)
-			}
+			r.waitMetrics("the gauges while backing off", func(s scrape) (bool, string) {
+				backoff := s.value("roster_directory_poll_backoff_seconds", "directory", dir, "team", team, "directory_type", "ldap")
+				failures := s.value("roster_directory_poll_consecutive_failures", "directory", dir)
+				state := s.series("roster_directory_state", "directory", dir)
+				errored := s.value("roster_directories", "directory_type", "ldap", "state", "error")
+				backingOff := s.value("roster_directories_backing_off", "directory_type", "ldap")
+				return backoff > 0 && backoff <= 8 && failures == 3 && len(state) == 1 && state[0]["state"] == "error" && errored == 1 && backingOff == 1,
+					fmt.Sprintf("backoff %v s, %v failures, state %v, roster_directories{ldap,error} %v, backing off %v", backoff, failures, state, errored, backingOff)
+			})
 
 			// Poll now is not held back by the backoff.
 			r.MustAdmin(202, "POST", "/teams/"+team+"/directories/"+dir+"/sync", nil)
@@ -449,12 +452,14 @@ func TestLDAPFailingPollsBackOff(t *testing.T) {
 				_, has := lp["next_poll_at"]
 				return lp["result"] == "ok" && failures(lp) == 0 && !has, fmt.Sprint(lp)
 			})
-			if v := r.metric("roster_directory_poll_backoff_seconds", "directory", dir); v != 0 {
-				t.Errorf("roster_directory_poll_backoff_seconds = %v after a success", v)
-			}
-			if v := r.metric("roster_directory_poll_consecutive_failures", "directory", dir); v != 0 {
-				t.Errorf("roster_directory_poll_consecutive_failures = %v after a success", v)
-			}
+			r.waitMetrics("the gauges after a success", func(s scrape) (bool, string) {
+				backoff := s.value("roster_directory_poll_backoff_seconds", "directory", dir)
+				failures := s.value("roster_directory_poll_consecutive_failures", "directory", dir)
+				errored := s.value("roster_directories", "directory_type", "ldap", "state", "error")
+				backingOff := s.value("roster_directories_backing_off", "directory_type", "ldap")
+				return backoff == 0 && failures == 0 && errored == 0 && backingOff == 0,
+					fmt.Sprintf("backoff %v s, %v failures, roster_directories{ldap,error} %v, backing off %v", backoff, failures, errored, backingOff)
+			})
 			// Back on its every-second schedule.
 			before := at(lastPoll())
 			Eventually(t, 5*time.Second, "scheduled polls again", func() (bool, string) {

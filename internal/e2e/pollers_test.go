@@ -17,7 +17,6 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -717,41 +716,6 @@ func (c *pollCase) noSecrets() {
 	c.noSecret("GET directories", c.r.Admin("GET", "/teams/"+c.team+"/directories", nil).String())
 	c.noSecret("events", c.r.Admin("GET", "/teams/"+c.team+"/events?limit=1000", nil).String())
 	c.noSecret("members", c.r.Admin("GET", "/teams/"+c.team+"/members?limit=500", nil).String())
-}
-
-var metricLabel = regexp.MustCompile(`(\w+)="([^"]*)"`)
-
-// metric sums the samples of a metric on /metrics whose labels include the
-// given name/value pairs.
-func (r *Roster) metric(name string, labels ...string) float64 {
-	r.T.Helper()
-	resp := r.Do("GET", "/metrics", "", nil)
-	if resp.Status != 200 {
-		r.T.Fatalf("/metrics = %d", resp.Status)
-	}
-	var sum float64
-	for _, line := range strings.Split(string(resp.Body), "\n") {
-		rest, ok := strings.CutPrefix(line, name)
-		if !ok || (!strings.HasPrefix(rest, "{") && !strings.HasPrefix(rest, " ")) {
-			continue
-		}
-		have := map[string]string{}
-		if strings.HasPrefix(rest, "{") {
-			end := strings.Index(rest, "}")
-			for _, m := range metricLabel.FindAllStringSubmatch(rest[:end], -1) {
-				have[m[1]] = m[2]
-			}
-			rest = rest[end+1:]
-		}
-		match := true
-		for i := 0; i+1 < len(labels); i += 2 {
-			match = match && have[labels[i]] == labels[i+1]
-		}
-		if v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64); match && err == nil {
-			sum += v
-		}
-	}
-	return sum
 }
 
 func (c *pollCase) metric(name string, labels ...string) float64 {

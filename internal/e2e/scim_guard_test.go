@@ -130,8 +130,8 @@ func TestSCIMDeletionGuard(t *testing.T) {
 			if count(types, "directory.needs_review") != 1 || count(types, "member.removed") != 2 {
 				t.Fatalf("feed %v, want one directory.needs_review and the churn's 2 member.removed", types)
 			}
-			if body := string(r.Do("GET", "/metrics", "", nil).Body); !strings.Contains(body, `roster_deletion_guard_trips_total{directory_type="scim"} 1`) {
-				t.Errorf("/metrics has no SCIM guard trip")
+			if n := r.metric("roster_deletion_guard_holds_total", "directory_type", "scim", "guard", "scim"); n != 1 {
+				t.Errorf("roster_deletion_guard_holds_total{directory_type=scim,guard=scim} = %v, want 1", n)
 			}
 
 			// One comes back: no longer pending.

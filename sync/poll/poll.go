@@ -106,6 +106,9 @@ func (p *Poller) observe(dirType, kind string, start time.Time, err error) {
 	}
 	p.Metrics.Polls.WithLabelValues(dirType, kind, result).Inc()
 	p.Metrics.PollDuration.WithLabelValues(dirType, kind).Observe(time.Since(start).Seconds())
+	if err == nil {
+		p.Metrics.PollLastSuccess.WithLabelValues(dirType).SetToCurrentTime()
+	}
 }
 
 // observeUsage records what a poll cost its source.

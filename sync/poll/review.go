@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/roster-dev/roster/metrics"
 	"github.com/roster-dev/roster/store"
 	"github.com/roster-dev/roster/sync/rules"
 )
@@ -63,7 +64,7 @@ func (p *Poller) hold(ctx context.Context, dir *store.Directory, cur *mirrorStat
 		return err
 	}
 	if p.Metrics != nil && !wasHeld {
-		p.Metrics.DeletionGuardTrips.WithLabelValues(dir.Type).Inc()
+		p.Metrics.DeletionGuardHolds.WithLabelValues(dir.Type, metrics.GuardPoll).Inc()
 	}
 	p.logger().Warn("poll held by the deletion guard", "directory", dir.ID, "would_remove", len(leaving), "active", active)
 	return errHeld

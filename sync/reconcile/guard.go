@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/roster-dev/roster/connectors"
+	"github.com/roster-dev/roster/metrics"
 	"github.com/roster-dev/roster/store"
 	"github.com/roster-dev/roster/sync/rules"
 )
@@ -214,7 +215,7 @@ func (r *Reconciler) observeGuard(dir *store.Directory, g *scimGuard) {
 		return
 	}
 	if r.Metrics != nil {
-		r.Metrics.DeletionGuardTrips.WithLabelValues(dir.Type).Inc()
+		r.Metrics.DeletionGuardHolds.WithLabelValues(dir.Type, metrics.GuardSCIM).Inc()
 	}
 	r.logger().Warn("SCIM removals held by the deletion guard", "directory", dir.ID, "recent_removals", g.recent)
 }

@@ -105,17 +105,25 @@ func (g *guardFixture) directory() (*store.Directory, poll.Review) {
 func (g *guardFixture) trips() float64 {
 	g.t.Helper()
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(g.m.DeletionGuardTrips)
+	reg.MustRegister(g.m.DeletionGuardHolds)
 	mfs, err := reg.Gather()
 	if err != nil {
 		g.t.Fatal(err)
 	}
+	var n float64
 	for _, mf := range mfs {
 		for _, m := range mf.GetMetric() {
-			return m.GetCounter().GetValue()
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["guard"] != "scim" {
+				g.t.Fatalf("a SCIM guard hold counted with labels %v, want guard=scim", labels)
+			}
+			n += m.GetCounter().GetValue()
 		}
 	}
-	return 0
+	return n
 }
 
 func count(evs []string, typ string) int {

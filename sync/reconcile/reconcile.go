@@ -132,5 +132,5 @@ func (r *Reconciler) afterApply(dirID, dirType string, items []store.DirtyRow, e
 	for _, e := range evs {
 		r.Metrics.ChangesApplied.WithLabelValues(e.Type).Inc()
 	}
-	r.Metrics.LastReconcile.WithLabelValues(dirID, dirType).Set(float64(now.UnixNano()) / 1e9)
+	r.Metrics.ReconcileLastSuccess.WithLabelValues(dirType).Set(float64(now.UnixNano()) / 1e9)
 }
