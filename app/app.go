@@ -42,6 +42,8 @@ type App struct {
 	Poller     *poll.Poller
 	API        *api.Server
 	SCIM       *scim.Server
+	// Web is the admin page (api role only).
+	Web *web.Handler
 	// GeneratedAdminToken is set when this start generated the admin token.
 	GeneratedAdminToken string
 
@@ -50,6 +52,7 @@ type App struct {
 	hooks     *deliverer
 	dirGauges *metrics.DirectoryCollector
 	schedWake waker // SchedulesChanged → the leading scheduler's re-read
+	webAPI    *operatorBackend
 }
 
 // New opens everything the configured roles need. Close releases it.
@@ -105,6 +108,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		a.Close()
 		return nil, err
 	}
+	if a.roles[config.RoleAPI] {
+		if err := a.setupWeb(ctx); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
 	return a, nil
 }
 
@@ -137,8 +146,30 @@ func (a *App) setupAdminToken(ctx context.Context) error {
 	return nil
 }
 
+// setupWeb builds the admin page on the admin API.
+func (a *App) setupWeb(ctx context.Context) error {
+	b, err := newOperatorBackend(ctx, a)
+	if err != nil {
+		return err
+	}
+	a.webAPI = b
+	a.Web, err = web.New(web.Options{Backend: b, Sessions: a.Store, PublicURL: a.Cfg.PublicURL, Log: a.Log.With("component", "web")})
+	if err != nil {
+		return fmt.Errorf("web page: %w", err)
+	}
+	return nil
+}
+
 // Close releases the store and the queue.
 func (a *App) Close() {
+	if a.webAPI != nil && a.Store != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := a.webAPI.close(ctx); err != nil {
+			a.Log.Warn("remove the web page's credential", "err", err)
+		}
+		cancel()
+		a.webAPI = nil
+	}
 	if a.Queue != nil {
 		a.Queue.Close()
 	}
@@ -170,7 +201,7 @@ func (a *App) Handler() http.Handler {
 	if a.roles[config.RoleAPI] {
 		mux.Handle("/api/", a.API.Handler())
 		mux.Handle("/scim/", a.SCIM)
-		mux.Handle("/", web.Handler())
+		mux.Handle("/", a.Web)
 	}
 	return mux
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -53,6 +54,19 @@ func (r *reads) ListEvents(ctx context.Context, teamID string, after int64, limi
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
+	return scanEvents(rows)
+}
+
+// LatestEvents reads a team's newest events, newest first.
+func (r *reads) LatestEvents(ctx context.Context, teamID string, limit int) ([]Event, error) {
+	rows, err := r.on.query(ctx, "SELECT seq, team_id, directory_id, type, occurred_at, data FROM events WHERE team_id = ? ORDER BY seq DESC LIMIT ?", teamID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("latest events: %w", err)
+	}
+	return scanEvents(rows)
+}
+
+func scanEvents(rows *sql.Rows) ([]Event, error) {
 	defer rows.Close()
 	var out []Event
 	for rows.Next() {

@@ -17,7 +17,7 @@ import (
 )
 
 // latestVersion is the number of the last file in migrations/.
-const latestVersion = 5
+const latestVersion = 7
 
 // rawDB opens an empty database of the engine without the store, and says
 // how store.Open reaches it (url, dataDir).
