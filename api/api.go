@@ -72,19 +72,49 @@ type Server struct {
 	// Streams configures the live event stream (stream.go).
 	Streams Streams
 
-	mu          sync.Mutex
-	adminHashes []string
-	loadedAt    time.Time
+	handlerOnce sync.Once
+	handler     http.Handler
+
+	mu       sync.Mutex
+	tokens   []store.AdminToken   // admin tokens as last read (auth.go)
+	loadedAt time.Time            // when tokens were read; zero: read again
+	touched  map[string]time.Time // team token id → last_used_at last written
+}
+
+// route is one admin API route. Every route is listed in routes, which
+// Handler serves and the scope test walks, so none escapes the check.
+type route struct {
+	pattern string
+	handle  func(w http.ResponseWriter, r *http.Request) *apiError
+	// teamScoped routes have {team} in their path: a team token may call
+	// them on its own team only.
+	teamScoped bool
+	// operatorOnly routes, outside any team, refuse team tokens.
+	operatorOnly bool
 }
 
 // Handler returns the API's routes, under /api/v1.
 func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
+	s.handlerOnce.Do(func() {
+		mux := http.NewServeMux()
+		for _, rt := range s.routes() {
+			mux.Handle(rt.pattern, s.wrap(rt))
+		}
+		s.handler = mux
+	})
+	return s.handler
+}
+
+func (s *Server) routes() []route {
+	var rs []route
 	h := func(pattern string, f func(w http.ResponseWriter, r *http.Request) *apiError) {
-		mux.Handle(pattern, s.wrap(f))
+		rs = append(rs, route{pattern: pattern, handle: f, teamScoped: strings.Contains(pattern, "{team}")})
 	}
-	h("POST /api/v1/teams", s.createTeam)
-	h("GET /api/v1/teams", s.listTeams)
+	operator := func(pattern string, f func(w http.ResponseWriter, r *http.Request) *apiError) {
+		rs = append(rs, route{pattern: pattern, handle: f, operatorOnly: true})
+	}
+	operator("POST /api/v1/teams", s.createTeam)
+	operator("GET /api/v1/teams", s.listTeams)
 	h("GET /api/v1/teams/{team}", s.getTeam)
 	h("GET /api/v1/directories", s.operatorDirectories)
 	h("PUT /api/v1/teams/{team}/sso", s.putSSO)
@@ -104,12 +134,16 @@ func (s *Server) Handler() http.Handler {
 	h("/api/v1/teams/{team}/members/{rest...}", s.members)
 	h("/api/v1/teams/{team}/groups", s.groups)
 	h("/api/v1/teams/{team}/groups/{rest...}", s.groups)
+	h("GET /api/v1/teams/{team}/limits/review", s.reviewLimits)
 	h("GET /api/v1/teams/{team}/events", s.listEvents)
+	h("POST /api/v1/teams/{team}/admin-tokens", s.createTeamToken)
+	h("GET /api/v1/teams/{team}/admin-tokens", s.listTeamTokens)
+	h("DELETE /api/v1/teams/{team}/admin-tokens/{id}", s.deleteTeamToken)
 	s.routeWebhooks(h)
 	h("/api/v1/", func(w http.ResponseWriter, r *http.Request) *apiError {
 		return errorf(http.StatusNotFound, CodeNotFound, "no such API path: %s %s", r.Method, r.URL.Path)
 	})
-	return mux
+	return rs
 }
 
 func (s *Server) log() *slog.Logger {
@@ -129,7 +163,7 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (s *Server) wrap(f func(w http.ResponseWriter, r *http.Request) *apiError) http.Handler {
+func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w, status: 200}
 		defer func() {
@@ -137,12 +171,20 @@ func (s *Server) wrap(f func(w http.ResponseWriter, r *http.Request) *apiError) 
 				s.Metrics.APIRequests.WithLabelValues(metrics.StatusClass(sw.status)).Inc()
 			}
 		}()
-		if err := s.authenticate(r); err != nil {
-			sw.Header().Set("WWW-Authenticate", `Bearer realm="roster"`)
-			writeError(sw, err)
+		p, aerr := s.principal(r)
+		if aerr != nil {
+			if aerr.Status == http.StatusUnauthorized {
+				sw.Header().Set("WWW-Authenticate", `Bearer realm="roster"`)
+			}
+			writeError(sw, aerr)
 			return
 		}
-		if err := f(sw, r); err != nil {
+		if aerr := authorize(p, rt, r); aerr != nil {
+			writeError(sw, aerr)
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+		if err := rt.handle(sw, r); err != nil {
 			// A server at a limit (503) says so; other 5xx hide details.
 			if err.Status >= 500 && err.Code != CodeUnavailable {
 				s.log().Error("admin api", "method", r.Method, "path", r.URL.Path, "err", err.Message)
@@ -153,39 +195,12 @@ func (s *Server) wrap(f func(w http.ResponseWriter, r *http.Request) *apiError) 
 	})
 }
 
-// AddAdminToken stores the hash of an admin token (used at start-up).
+// AddAdminToken stores the hash of an operator token (used at start-up).
 func (s *Server) AddAdminToken(ctx context.Context, token, name string) error {
 	if err := s.Store.AddAdminToken(ctx, secret.Hash(token), name); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	s.loadedAt = time.Time{}
-	s.mu.Unlock()
-	return nil
-}
-
-func (s *Server) authenticate(r *http.Request) *apiError {
-	auth := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok {
-		tok, ok = strings.CutPrefix(auth, "bearer ")
-	}
-	tok = strings.TrimSpace(tok)
-	if !ok || tok == "" {
-		return errorf(http.StatusUnauthorized, CodeUnauthorized, "send the admin token as Authorization: Bearer <token>")
-	}
-	s.mu.Lock()
-	if time.Since(s.loadedAt) > 30*time.Second {
-		hashes, err := s.Store.AdminTokenHashes(r.Context())
-		if err == nil {
-			s.adminHashes, s.loadedAt = hashes, time.Now()
-		}
-	}
-	hashes := s.adminHashes
-	s.mu.Unlock()
-	if !secret.MatchesAny(tok, hashes) {
-		return errorf(http.StatusUnauthorized, CodeUnauthorized, "the admin token is not valid")
-	}
+	s.forgetTokens()
 	return nil
 }
 
@@ -193,10 +208,17 @@ func internal(err error) *apiError {
 	return &apiError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: err.Error()}
 }
 
+// team reads the {team} of the path. wrap has refused a team token on
+// another team's path already; this checks again, so a handler reached
+// some other way cannot show another team.
 func (s *Server) team(r *http.Request) (*store.Team, *apiError) {
-	t, err := s.Store.GetTeam(r.Context(), r.PathValue("team"))
+	id := r.PathValue("team")
+	if p, ok := PrincipalFrom(r.Context()); !ok || !p.Sees(id) {
+		return nil, noTeam(id)
+	}
+	t, err := s.Store.GetTeam(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, errorf(http.StatusNotFound, CodeNotFound, "no team %q", r.PathValue("team"))
+		return nil, noTeam(id)
 	}
 	if err != nil {
 		return nil, internal(err)
@@ -314,7 +336,7 @@ func (s *Server) putSSO(w http.ResponseWriter, r *http.Request) *apiError {
 		return tx.UpdateTeam(r.Context(), t)
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		return errorf(http.StatusNotFound, CodeNotFound, "no team %q", r.PathValue("team"))
+		return noTeam(r.PathValue("team"))
 	}
 	if err != nil {
 		return internal(err)
@@ -347,7 +369,7 @@ func (s *Server) putTeamLimit(w http.ResponseWriter, r *http.Request) *apiError 
 	}
 	_, pending, err := reconcile.SetTeamDefault(r.Context(), s.Store, r.PathValue("team"), cents)
 	if errors.Is(err, store.ErrNotFound) {
-		return errorf(http.StatusNotFound, CodeNotFound, "no team %q", r.PathValue("team"))
+		return noTeam(r.PathValue("team"))
 	}
 	if err != nil {
 		return internal(err)
@@ -415,7 +437,12 @@ func (s *Server) members(w http.ResponseWriter, r *http.Request) *apiError {
 func memberJSON(m *store.MemberWithGroups) map[string]any {
 	groups := make([]map[string]any, 0, len(m.Groups))
 	for _, g := range m.Groups {
-		groups = append(groups, map[string]any{"id": g.GroupID, "name": g.Name})
+		j := map[string]any{"id": g.GroupID, "name": g.Name}
+		// per_user_cents only on groups that have a limit (null: unlimited).
+		if lim, ok := m.GroupLimits[g.GroupID]; ok {
+			j["per_user_cents"] = centsJSON(lim)
+		}
+		groups = append(groups, j)
 	}
 	src := map[string]any{"type": m.LimitSource, "group_id": nil, "group_name": nil}
 	if m.LimitSource == store.SourceGroup {
@@ -472,9 +499,17 @@ func (s *Server) listMembers(w http.ResponseWriter, r *http.Request) *apiError {
 	if aerr != nil {
 		return aerr
 	}
-	q := store.MemberQuery{TeamID: t.ID, After: after, Limit: limit + 1, Email: r.URL.Query().Get("email"), GroupID: r.URL.Query().Get("group")}
+	args := r.URL.Query()
+	q := store.MemberQuery{TeamID: t.ID, After: after, Limit: limit + 1, Email: args.Get("email"), GroupID: args.Get("group"),
+		Search: strings.TrimSpace(args.Get("q")), Source: args.Get("source"), SourceGroupID: args.Get("source_group")}
 	if q.GroupID == "" {
-		q.GroupID = r.URL.Query().Get("group_id")
+		q.GroupID = args.Get("group_id")
+	}
+	if q.Source != "" && q.Source != store.SourceGroup && q.Source != store.SourceTeamDefault {
+		return errorf(http.StatusBadRequest, CodeBadRequest, "source must be %q or %q, got %q", store.SourceGroup, store.SourceTeamDefault, q.Source)
+	}
+	if q.SourceGroupID != "" && q.Source == store.SourceTeamDefault {
+		return errorf(http.StatusBadRequest, CodeBadRequest, "source_group keeps members whose limit a group decides; it cannot be combined with source=team_default")
 	}
 	ms, err := s.Store.ListRosterMembers(r.Context(), q)
 	if err != nil {
@@ -550,7 +585,7 @@ func (s *Server) listGroups(w http.ResponseWriter, r *http.Request) *apiError {
 	if aerr != nil {
 		return aerr
 	}
-	gs, err := s.Store.ListRosterGroups(r.Context(), t.ID, after, limit+1)
+	gs, err := s.Store.ListRosterGroups(r.Context(), store.GroupQuery{TeamID: t.ID, After: after, Limit: limit + 1, Search: strings.TrimSpace(r.URL.Query().Get("q"))})
 	if err != nil {
 		return internal(err)
 	}
@@ -684,4 +719,43 @@ func (s *Server) changed() {
 	if s.Changed != nil {
 		s.Changed()
 	}
+}
+
+// reviewLimits answers the review of group limits: every group that has a
+// limit, with how many members' limit it decides, and a page of the members
+// in two or more such groups (one group's limit won over another's).
+func (s *Server) reviewLimits(w http.ResponseWriter, r *http.Request) *apiError {
+	t, aerr := s.team(r)
+	if aerr != nil {
+		return aerr
+	}
+	limit, after, aerr := pageArgs(r)
+	if aerr != nil {
+		return aerr
+	}
+	rev, err := s.Store.ReviewLimits(r.Context(), t.ID, after, limit+1)
+	if err != nil {
+		return internal(err)
+	}
+	groups := make([]map[string]any, 0, len(rev.Groups))
+	for _, g := range rev.Groups {
+		groups = append(groups, map[string]any{
+			"id": g.GroupID, "name": g.Name, "directory_id": g.DirectoryID,
+			"per_user_cents": centsJSON(g.LimitCents), "member_count": g.MemberCount, "decides": g.Decides,
+		})
+	}
+	members, next := rev.Members, ""
+	if len(members) > limit {
+		members = members[:limit]
+		next = cursorFor(members[len(members)-1].UserID)
+	}
+	out := make([]map[string]any, 0, len(members))
+	for i := range members {
+		out = append(out, memberJSON(&members[i]))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"groups": groups, "members": out, "next_cursor": next,
+		"team_default": map[string]any{"per_user_cents": centsJSON(t.DefaultLimitCents)},
+	})
+	return nil
 }

@@ -15,6 +15,7 @@ const (
 	CodeBadRequest   = "invalid_request"
 	CodeUnauthorized = "unauthorized"
 	CodeNotFound     = "not_found"
+	CodeForbidden    = "forbidden"
 	CodeConflict     = "conflict"
 	CodeSSORequired  = "sso_required"
 	CodePlanRequired = "plan_required"

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"io/fs"
 
 	"github.com/pressly/goose/v3"
@@ -57,6 +58,40 @@ func SchemaObjects(ctx context.Context, s *Store) (map[string]bool, error) {
 			return nil, err
 		}
 		out[n] = true
+	}
+	return out, rows.Err()
+}
+
+// Analyze updates the planner's statistics, as autovacuum (PostgreSQL)
+// or a long-running database would have, after a benchmark's bulk seed.
+func Analyze(ctx context.Context, s *Store) error {
+	_, err := s.w.ExecContext(ctx, "ANALYZE")
+	return err
+}
+
+// Explain returns the query plan of q on the main database.
+func Explain(ctx context.Context, s *Store, q string, args ...any) (string, error) {
+	prefix := "EXPLAIN QUERY PLAN "
+	if s.engine == Postgres {
+		prefix = "EXPLAIN "
+	}
+	rows, err := s.w.QueryContext(ctx, s.rebind(prefix+q), args...)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	out := ""
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return "", err
+		}
+		out += fmt.Sprintln(vals...)
 	}
 	return out, rows.Err()
 }

@@ -24,14 +24,14 @@ func forEngines(t *testing.T, fn func(t *testing.T, s *store.Store)) {
 	}
 }
 
-func mustTx(t *testing.T, s *store.Store, fn func(tx *store.Tx) error) {
+func mustTx(t testing.TB, s *store.Store, fn func(tx *store.Tx) error) {
 	t.Helper()
 	if err := s.WithTx(context.Background(), fn); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func setup(t *testing.T, s *store.Store) (ctx context.Context) {
+func setup(t testing.TB, s *store.Store) (ctx context.Context) {
 	ctx = context.Background()
 	lim := int64(500)
 	if err := s.CreateTeam(ctx, &store.Team{ID: "t1", Name: "One", Plan: store.PlanEnterprise, DefaultLimitCents: &lim}); err != nil {

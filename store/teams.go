@@ -105,29 +105,3 @@ func (r *reads) ListTeams(ctx context.Context) ([]*Team, error) {
 	}
 	return out, rows.Err()
 }
-
-// AddAdminToken stores the hash of an admin token.
-func (s *Store) AddAdminToken(ctx context.Context, hash, name string) error {
-	return s.WithTx(ctx, func(tx *Tx) error {
-		_, err := tx.exec(ctx, "INSERT INTO admin_tokens (hash, name, created_at) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING", hash, name, micros(time.Now()))
-		return err
-	})
-}
-
-// AdminTokenHashes returns every stored admin token hash.
-func (r *reads) AdminTokenHashes(ctx context.Context) ([]string, error) {
-	rows, err := r.on.query(ctx, "SELECT hash FROM admin_tokens")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var h string
-		if err := rows.Scan(&h); err != nil {
-			return nil, err
-		}
-		out = append(out, h)
-	}
-	return out, rows.Err()
-}
