@@ -7,12 +7,13 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/roster-dev/roster/config"
-	"github.com/roster-dev/roster/internal/browser"
+	chrome "github.com/roster-dev/roster/internal/browser"
 )
 
 // TestBrowserPage drives the admin page in a real Chromium, on both
@@ -26,7 +27,7 @@ import (
 // (prompts/page-contract.md in the design notes): a renamed id breaks
 // these tests on purpose.
 func TestBrowserPage(t *testing.T) {
-	b := browser.Start(t)
+	b := chrome.Start(t)
 	for _, m := range Modes() {
 		t.Run(m.Name, func(t *testing.T) {
 			t.Parallel()
@@ -58,13 +59,13 @@ func TestBrowserPage(t *testing.T) {
 // web is one scenario's roster and browser.
 type web struct {
 	t *testing.T
-	b *browser.Browser
+	b *chrome.Browser
 	r *Roster
 }
 
 // page opens a tab signed in with token, on the screen the sign-in lands
 // on.
-func (w *web) page(token string) *browser.Page {
+func (w *web) page(token string) *chrome.Page {
 	w.t.Helper()
 	p := w.b.NewPage(w.t, w.r.URL)
 	if status := p.Go("/signin"); status != 200 {
@@ -175,29 +176,29 @@ func (w *web) memberID(team, email string) string {
 }
 
 // screen checks the current screen with axe-core and photographs it.
-func screen(p *browser.Page, name string) {
+func screen(p *chrome.Page, name string) {
 	p.Axe()
 	p.Screenshot(name)
 }
 
 // live waits for the screen's event stream, then marks the document so
 // noReload can tell that later changes came without a navigation.
-func live(p *browser.Page) {
+func live(p *chrome.Page) {
 	p.WaitJS("the live stream (body[data-live=connected])", `document.body.dataset.live === "connected"`)
-	browser.Eval[bool](p, `(window.__rosterNoReload = true)`)
+	chrome.Eval[bool](p, `(window.__rosterNoReload = true)`)
 }
 
 // noReload fails the test if the document marked by live was replaced.
-func noReload(t *testing.T, p *browser.Page) {
+func noReload(t *testing.T, p *chrome.Page) {
 	t.Helper()
-	if !browser.Eval[bool](p, `window.__rosterNoReload === true`) {
+	if !chrome.Eval[bool](p, `window.__rosterNoReload === true`) {
 		t.Errorf("the page reloaded or navigated (now %s); live updates must not reload", p.Path())
 	}
 }
 
 // waitItem waits until some element matching sel contains every one of
 // the substrings.
-func waitItem(p *browser.Page, sel string, subs ...string) {
+func waitItem(p *chrome.Page, sel string, subs ...string) {
 	js := fmt.Sprintf(`[...document.querySelectorAll(%q)].some(el => %s.every(s => el.textContent.includes(s)))`, sel, jsList(subs))
 	p.WaitJS(fmt.Sprintf("%s containing %q", sel, subs), js)
 }
@@ -252,7 +253,7 @@ func browserSignIn(t *testing.T, w *web) {
 		t.Errorf("operator landed on %s, want /teams", got)
 	}
 	names := op.Texts("#team-list a.team-link")
-	if !contains(names, "Signin Mine") || !contains(names, "Signin Other") {
+	if !slices.Contains(names, "Signin Mine") || !slices.Contains(names, "Signin Other") {
 		t.Errorf("operator's team list %q lacks the two teams", names)
 	}
 	if href := op.Attr(fmt.Sprintf(`#team-list a.team-link[href="/teams/%s"]`, other), "href"); href != "/teams/"+other {
@@ -413,7 +414,7 @@ func browserWizard(t *testing.T, w *web) {
 	if got := p.Text(engRow + " input[name=dollars]"); got != "12" {
 		t.Errorf("the typed limit is %q after a live update, want 12", got)
 	}
-	if !browser.Eval[bool](p, fmt.Sprintf(`document.activeElement === document.querySelector(%q)`, engRow+" input[name=dollars]")) {
+	if !chrome.Eval[bool](p, fmt.Sprintf(`document.activeElement === document.querySelector(%q)`, engRow+" input[name=dollars]")) {
 		t.Errorf("a live update took the focus from the field being typed in")
 	}
 	sales := w.groupID(team, "Sales")
@@ -657,7 +658,7 @@ func browserCSRF(t *testing.T, w *web) {
 	form := fmt.Sprintf(`table#groups tr.group[data-group-id="%s"] form.limit-form`, eng)
 	p.WaitFor(form + ` input[name=csrf]`)
 
-	status := browser.Eval[int](p, fmt.Sprintf(`(async () => {
+	status := chrome.Eval[int](p, fmt.Sprintf(`(async () => {
 		const form = document.querySelector(%q);
 		const data = new FormData(form);
 		data.delete('csrf');
@@ -792,14 +793,6 @@ func browserNoScript(t *testing.T, w *web) {
 	}
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
 
 func anyHas(list []string, sub string) bool {
 	for _, x := range list {
