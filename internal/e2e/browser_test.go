@@ -794,7 +794,6 @@ func browserNoScript(t *testing.T, w *web) {
 	}
 }
 
-
 func anyHas(list []string, sub string) bool {
 	for _, x := range list {
 		if strings.Contains(x, sub) {
