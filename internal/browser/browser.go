@@ -514,29 +514,50 @@ func (p *Page) WaitJS(what, expr string) {
 	})
 }
 
-// wait polls cond until it holds or Timeout passes. Evaluation errors (a
-// page between two documents) count as "not yet".
+// Becomes waits until the expression is true in the page and reports
+// whether it became true within Timeout, without failing the test: for a
+// check whose failure should not stop the rest of the test.
+func (p *Page) Becomes(expr string) bool {
+	p.t.Helper()
+	_, ok := p.poll(func() (bool, string) {
+		ok, err := tryEval[bool](p, `!!(`+expr+`)`)
+		if err != nil {
+			return false, err.Error()
+		}
+		return ok, "false"
+	})
+	return ok
+}
+
+// wait polls cond until it holds, failing the test if Timeout passes
+// first.
 func (p *Page) wait(what string, cond func() (bool, string)) {
 	p.t.Helper()
+	if last, ok := p.poll(cond); !ok {
+		loc, _ := tryEval[string](p, `location.href`)
+		p.t.Fatalf("wait for %s on %s: not true after %v: %s", what, loc, Timeout, last)
+	}
+}
+
+// poll calls cond until it holds or Timeout passes, and returns its last
+// message. Evaluation errors (a page between two documents) count as "not
+// yet".
+func (p *Page) poll(cond func() (bool, string)) (string, bool) {
 	deadline := time.Now().Add(Timeout)
-	last := ""
 	for {
 		ok, msg := cond()
 		if ok {
-			return
+			return "", true
 		}
-		last = msg
 		if time.Now().After(deadline) {
-			break
+			return msg, false
 		}
 		select {
 		case <-p.ctx.Done():
-			p.t.Fatalf("wait for %s: %v", what, p.ctx.Err())
+			return p.ctx.Err().Error(), false
 		case <-time.After(25 * time.Millisecond):
 		}
 	}
-	loc, _ := tryEval[string](p, `location.href`)
-	p.t.Fatalf("wait for %s on %s: not true after %v: %s", what, loc, Timeout, last)
 }
 
 // Clipboard reads the clipboard's text, as the page's origin sees it.
