@@ -105,10 +105,17 @@ func (s *Server) Handler() http.Handler {
 	return s.handler
 }
 
+// catchAll answers every path no other route takes.
+const catchAll = "/api/v1/"
+
 func (s *Server) routes() []route {
 	var rs []route
+	// A route outside any team is operator-only unless it is the
+	// not-found catch-all: a new route cannot open a hole by forgetting to
+	// say who may call it.
 	h := func(pattern string, f func(w http.ResponseWriter, r *http.Request) *apiError) {
-		rs = append(rs, route{pattern: pattern, handle: f, teamScoped: strings.Contains(pattern, "{team}")})
+		scoped := strings.Contains(pattern, "{team}")
+		rs = append(rs, route{pattern: pattern, handle: f, teamScoped: scoped, operatorOnly: !scoped && pattern != catchAll})
 	}
 	operator := func(pattern string, f func(w http.ResponseWriter, r *http.Request) *apiError) {
 		rs = append(rs, route{pattern: pattern, handle: f, operatorOnly: true})
@@ -140,7 +147,7 @@ func (s *Server) routes() []route {
 	h("GET /api/v1/teams/{team}/admin-tokens", s.listTeamTokens)
 	h("DELETE /api/v1/teams/{team}/admin-tokens/{id}", s.deleteTeamToken)
 	s.routeWebhooks(h)
-	h("/api/v1/", func(w http.ResponseWriter, r *http.Request) *apiError {
+	h(catchAll, func(w http.ResponseWriter, r *http.Request) *apiError {
 		return errorf(http.StatusNotFound, CodeNotFound, "no such API path: %s %s", r.Method, r.URL.Path)
 	})
 	return rs

@@ -76,6 +76,11 @@ func TestOperatorDirectories(t *testing.T) {
 		if resp := r.Do("GET", "/api/v1/directories", "", nil); resp.Status != 401 {
 			t.Errorf("GET /directories without a token = %s, want 401", resp)
 		}
+		// A team token learns nothing about other teams' directories.
+		teamTok := r.MustAdmin(201, "POST", "/teams/"+d.TeamID+"/admin-tokens", map[string]any{"name": "status"})["token"].(string)
+		if resp := r.Do("GET", "/api/v1/directories", teamTok, nil); resp.Status != 403 || strings.Contains(resp.String(), broken.ID) {
+			t.Errorf("GET /directories with a team token = %s, want 403 naming no directory", resp)
+		}
 
 		// roster status, a separate process, reads the live server's store.
 		args := []string{"status", "--json", "--state", "error", "--data-dir", r.App.Cfg.DataDir, "--database-url", r.App.Cfg.DatabaseURL}
