@@ -52,7 +52,6 @@ type App struct {
 	hooks     *deliverer
 	dirGauges *metrics.DirectoryCollector
 	schedWake waker // SchedulesChanged → the leading scheduler's re-read
-	webAPI    *operatorBackend
 }
 
 // New opens everything the configured roles need. Close releases it.
@@ -109,7 +108,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, err
 	}
 	if a.roles[config.RoleAPI] {
-		if err := a.setupWeb(ctx); err != nil {
+		if err := a.setupWeb(); err != nil {
 			a.Close()
 			return nil, err
 		}
@@ -147,13 +146,12 @@ func (a *App) setupAdminToken(ctx context.Context) error {
 }
 
 // setupWeb builds the admin page on the admin API.
-func (a *App) setupWeb(ctx context.Context) error {
-	b, err := newOperatorBackend(ctx, a)
-	if err != nil {
-		return err
-	}
-	a.webAPI = b
-	a.Web, err = web.New(web.Options{Backend: b, Sessions: a.Store, PublicURL: a.Cfg.PublicURL, Log: a.Log.With("component", "web")})
+func (a *App) setupWeb() error {
+	var err error
+	a.Web, err = web.New(web.Options{
+		Backend: webBackend{api: a.API, store: a.Store}, Sessions: a.Store,
+		PublicURL: a.Cfg.PublicURL, Log: a.Log.With("component", "web"),
+	})
 	if err != nil {
 		return fmt.Errorf("web page: %w", err)
 	}
@@ -162,14 +160,6 @@ func (a *App) setupWeb(ctx context.Context) error {
 
 // Close releases the store and the queue.
 func (a *App) Close() {
-	if a.webAPI != nil && a.Store != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := a.webAPI.close(ctx); err != nil {
-			a.Log.Warn("remove the web page's credential", "err", err)
-		}
-		cancel()
-		a.webAPI = nil
-	}
 	if a.Queue != nil {
 		a.Queue.Close()
 	}

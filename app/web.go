@@ -2,80 +2,56 @@ package app
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 
-	"github.com/roster-dev/roster/internal/secret"
+	"github.com/roster-dev/roster/api"
 	"github.com/roster-dev/roster/store"
 	"github.com/roster-dev/roster/web"
 )
 
-// operatorBackend is the web page's way into the admin API while the API
-// knows only operator tokens: a session signed in with an operator token
-// acts as the operator, and its requests reach the API in-process with a
-// credential of this process (a random admin token whose hash is stored at
-// start and removed at Close), so the page never keeps the admin's token.
-// Once the API authenticates principals itself (team tokens), this is the
-// one place to switch to it.
-type operatorBackend struct {
+// webBackend is the web page's way into the admin API: sign-in is the
+// API's Authenticate, and every page request is served in-process as the
+// session's principal (ServeAs), so who may do what is decided by the API
+// alone.
+type webBackend struct {
+	api   *api.Server
 	store *store.Store
-	api   http.Handler
-	token string
 }
 
-func newOperatorBackend(ctx context.Context, a *App) (*operatorBackend, error) {
-	tok := secret.NewToken("rst_web_")
-	if err := a.API.AddAdminToken(ctx, tok, "web page (this process; removed at shutdown)"); err != nil {
-		return nil, fmt.Errorf("store the web page's credential: %w", err)
-	}
-	return &operatorBackend{store: a.Store, api: a.API.Handler(), token: tok}, nil
-}
-
-func (b *operatorBackend) close(ctx context.Context) error {
-	return b.store.RemoveAdminTokenHash(ctx, secret.Hash(b.token))
-}
-
-// Authenticate accepts the operator's admin tokens.
-func (b *operatorBackend) Authenticate(ctx context.Context, token string) (web.Principal, error) {
-	if token == "" || secret.Matches(token, secret.Hash(b.token)) {
+// Authenticate resolves an operator or team admin token.
+func (b webBackend) Authenticate(ctx context.Context, token string) (web.Principal, error) {
+	p, err := b.api.Authenticate(ctx, token)
+	if errors.Is(err, api.ErrBadToken) {
 		return web.Principal{}, web.ErrBadToken
 	}
-	hashes, err := b.store.AdminTokenHashes(ctx)
 	if err != nil {
-		return web.Principal{}, fmt.Errorf("read admin tokens: %w", err)
+		return web.Principal{}, fmt.Errorf("authenticate: %w", err)
 	}
-	if !secret.MatchesAny(token, hashes) {
-		return web.Principal{}, web.ErrBadToken
-	}
-	return web.Principal{Operator: true, TokenID: secret.Hash(token), Name: "operator"}, nil
+	return web.Principal{Operator: p.Operator, TeamID: p.TeamID, TokenID: p.TokenID, Name: p.Name}, nil
 }
 
-// Valid reports whether the session's admin token is still stored.
-func (b *operatorBackend) Valid(ctx context.Context, p web.Principal) (bool, error) {
-	if !p.Operator {
-		return false, nil
+// Valid reports whether a team principal's token still exists. It reads
+// the store, not the API's copy of the tokens, so a token deleted on
+// another replica ends its sessions at their next request.
+func (b webBackend) Valid(ctx context.Context, p web.Principal) (bool, error) {
+	if p.Operator {
+		return true, nil
 	}
-	hashes, err := b.store.AdminTokenHashes(ctx)
+	toks, err := b.store.ListTeamTokens(ctx, p.TeamID)
 	if err != nil {
-		return false, fmt.Errorf("read admin tokens: %w", err)
+		return false, fmt.Errorf("read team tokens: %w", err)
 	}
-	for _, h := range hashes {
-		if h == p.TokenID {
+	for _, t := range toks {
+		if t.ID == p.TokenID {
 			return true, nil
 		}
 	}
 	return false, nil
 }
 
-// ServeAs serves an admin API request as the operator.
-func (b *operatorBackend) ServeAs(p web.Principal, w http.ResponseWriter, r *http.Request) {
-	if !p.Operator {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusForbidden)
-		_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": "forbidden", "message": "this session may not use the admin API"}})
-		return
-	}
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	b.api.ServeHTTP(w, r)
+// ServeAs serves an admin API request as the principal.
+func (b webBackend) ServeAs(p web.Principal, w http.ResponseWriter, r *http.Request) {
+	b.api.ServeAs(api.Principal{Operator: p.Operator, TeamID: p.TeamID, TokenID: p.TokenID, Name: p.Name}, w, r)
 }

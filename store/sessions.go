@@ -88,6 +88,9 @@ func (s *Store) DeleteWebSession(ctx context.Context, idHash string) error {
 // DeleteWebSessionsOfToken ends every session signed in with an admin
 // token (called when the token is deleted).
 func (s *Store) DeleteWebSessionsOfToken(ctx context.Context, tokenID string) error {
+	if tokenID == "" {
+		return nil // operator sessions have no token id: never all at once
+	}
 	return s.deleteWebSessions(ctx, "token_id = ?", tokenID)
 }
 
@@ -103,19 +106,6 @@ func (s *Store) deleteWebSessions(ctx context.Context, where string, arg any) er
 	})
 	if err != nil {
 		return fmt.Errorf("delete web sessions: %w", err)
-	}
-	return nil
-}
-
-// RemoveAdminTokenHash deletes a stored admin token by its hash (the web
-// page's process-local credential, removed when the process closes).
-func (s *Store) RemoveAdminTokenHash(ctx context.Context, hash string) error {
-	err := s.WithTx(ctx, func(tx *Tx) error {
-		_, err := tx.exec(ctx, "DELETE FROM admin_tokens WHERE hash = ?", hash)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("remove admin token: %w", err)
 	}
 	return nil
 }

@@ -308,7 +308,7 @@ func (h *Handler) directorySetup(w http.ResponseWriter, r *http.Request, s *sess
 		return
 	}
 	v := h.teamView(r, s, t, "setup", "Set up "+dv.D.Label())
-	v.Poll = !dv.D.Polled() && dv.Token == "" // the request log fills as the IdP calls
+	v.Poll = !dv.D.Polled() // the request log fills as the IdP calls
 	v.V = dv
 	h.render(w, r, http.StatusOK, "directory-setup", v)
 }
@@ -501,26 +501,16 @@ type membersView struct {
 	Q       string
 	Group   string
 	Source  string
-	Groups  []group // the group filter's choices
-	Next    string
+	// SourceGroup keeps the members whose limit this group decides.
+	SourceGroup string
+	Groups      []group // the group filter's choices
+	Next        string
 }
 
 type memberRow struct {
 	M      member
 	Groups string
 	Why    string
-}
-
-// groupLimits reads the limits of the groups in ids, each once.
-func (h *Handler) groupLimits(r *http.Request, s *session, t *team, ids map[string]bool) map[string]*group {
-	out := make(map[string]*group, len(ids))
-	for id := range ids {
-		var g group
-		if err := h.call(r, s.Principal, "GET", teamAPI(t, "/groups/"+url.PathEscape(id)), nil, &g); err == nil {
-			out[id] = &g
-		}
-	}
-	return out
 }
 
 // why explains a member's effective limit: the group (or the default) it
@@ -575,9 +565,10 @@ func (h *Handler) listMembers(r *http.Request, s *session, t *team, v url.Values
 func (h *Handler) members(w http.ResponseWriter, r *http.Request, s *session, t *team) {
 	mv := &membersView{
 		Q: strings.TrimSpace(r.FormValue("q")), Group: r.FormValue("group"), Source: r.FormValue("source"),
+		SourceGroup: r.FormValue("source_group"),
 	}
 	q := url.Values{"limit": {fmt.Sprint(pageSize)}}
-	for k, val := range map[string]string{"q": mv.Q, "group": mv.Group, "source": mv.Source, "cursor": r.FormValue("cursor")} {
+	for k, val := range map[string]string{"q": mv.Q, "group": mv.Group, "source": mv.Source, "source_group": mv.SourceGroup, "cursor": r.FormValue("cursor")} {
 		if val != "" {
 			q.Set(k, val)
 		}
@@ -587,19 +578,15 @@ func (h *Handler) members(w http.ResponseWriter, r *http.Request, s *session, t 
 		h.fail(w, r, s, err)
 		return
 	}
-	ids := map[string]bool{}
-	for i := range ms {
-		for _, g := range ms[i].Groups {
-			ids[g.ID] = true
-		}
+	// Every group with a limit, from the review, explains the limits.
+	ra, err := h.readReview(r, s, t, 1, "")
+	if err != nil {
+		h.fail(w, r, s, err)
+		return
 	}
-	limits := h.groupLimits(r, s, t, ids)
+	limits := ra.limitsOf()
 	for i := range ms {
-		names := make([]string, 0, len(ms[i].Groups))
-		for _, g := range ms[i].Groups {
-			names = append(names, g.Name)
-		}
-		mv.Members = append(mv.Members, memberRow{M: ms[i], Groups: strings.Join(names, ", "), Why: why(&ms[i], limits, t)})
+		mv.Members = append(mv.Members, rowOf(&ms[i], limits, t))
 	}
 	// The filter offers the first groups by id, and the chosen one.
 	gs, _, err := h.listGroups(r, s, t, "", "", 200)
@@ -615,7 +602,7 @@ func (h *Handler) members(w http.ResponseWriter, r *http.Request, s *session, t 
 	}
 	mv.Groups = gs
 	if next != "" {
-		mv.Next = teamPath(t, "/members?"+url.Values{"q": {mv.Q}, "group": {mv.Group}, "source": {mv.Source}, "cursor": {next}}.Encode())
+		mv.Next = teamPath(t, "/members?"+url.Values{"q": {mv.Q}, "group": {mv.Group}, "source": {mv.Source}, "source_group": {mv.SourceGroup}, "cursor": {next}}.Encode())
 	}
 	v := h.teamView(r, s, t, "members", "Members")
 	v.V = mv
@@ -636,9 +623,7 @@ func hasGroup(gs []group, id string) bool {
 type reviewView struct {
 	Groups  []reviewGroup
 	Members []memberRow
-	// Partial says the review covers only the first members (an API
-	// without GET .../limits/review).
-	Partial int
+	Next    string
 }
 
 type reviewGroup struct {
@@ -657,70 +642,69 @@ func (h *Handler) review(w http.ResponseWriter, r *http.Request, s *session, t *
 	h.render(w, r, http.StatusOK, "review", v)
 }
 
-// reviewSample bounds the members a review reads when the API has no
-// review of its own.
-const reviewSample = 1000
+// reviewAnswer is GET .../limits/review.
+type reviewAnswer struct {
+	Groups []struct {
+		ID          string `json:"id"`
+		Name        string `json:"name"`
+		Cents       *int64 `json:"per_user_cents"`
+		MemberCount int    `json:"member_count"`
+		Decides     int    `json:"decides"`
+	} `json:"groups"`
+	Members    []member `json:"members"`
+	NextCursor string   `json:"next_cursor"`
+}
+
+// readReview reads the review with a page of limit members after cursor.
+func (h *Handler) readReview(r *http.Request, s *session, t *team, limit int, cursor string) (*reviewAnswer, error) {
+	v := url.Values{"limit": {fmt.Sprint(limit)}}
+	if cursor != "" {
+		v.Set("cursor", cursor)
+	}
+	var out reviewAnswer
+	if err := h.call(r, s.Principal, "GET", teamAPI(t, "/limits/review?"+v.Encode()), nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// limitsOf are the review's groups (every group with a limit) by id.
+func (ra *reviewAnswer) limitsOf() map[string]*group {
+	out := make(map[string]*group, len(ra.Groups))
+	for _, rg := range ra.Groups {
+		g := &group{ID: rg.ID, Name: rg.Name, MemberCount: rg.MemberCount}
+		g.SpendLimit.Cents, g.SpendLimit.Set, g.SpendLimit.Unlimited = rg.Cents, true, rg.Cents == nil
+		out[rg.ID] = g
+	}
+	return out
+}
 
 func (h *Handler) buildReview(r *http.Request, s *session, t *team) (*reviewView, error) {
+	ra, err := h.readReview(r, s, t, pageSize, r.FormValue("cursor"))
+	if err != nil {
+		return nil, err
+	}
 	rv := &reviewView{}
-	ms, next, err := h.listMembers(r, s, t, url.Values{"limit": {fmt.Sprint(reviewSample)}})
-	if err != nil {
-		return nil, err
-	}
-	if next != "" {
-		rv.Partial = len(ms)
-	}
-	decides := map[string]int{}
-	ids := map[string]bool{}
-	for i := range ms {
-		if g := ms[i].SourceGroupID(); g != "" {
-			decides[g]++
-		}
-		for _, g := range ms[i].Groups {
-			ids[g.ID] = true
-		}
-	}
-	// Groups with a limit (the first page by id), and how many members
-	// each decides.
-	gs, _, err := h.listGroups(r, s, t, "", "", 1000)
-	if err != nil {
-		return nil, err
-	}
-	limits := map[string]*group{}
-	for i := range gs {
-		if gs[i].SpendLimit.Set {
-			limits[gs[i].ID] = &gs[i]
-			rv.Groups = append(rv.Groups, reviewGroup{G: gs[i], Decides: decides[gs[i].ID]})
-		}
-	}
-	for id := range ids {
-		if _, ok := limits[id]; !ok {
-			delete(ids, id)
-		}
-	}
-	for i := range ms {
-		// Members in more than one group with a limit: one decides, the
-		// others do not.
-		n := 0
-		for _, g := range ms[i].Groups {
-			if _, ok := limits[g.ID]; ok {
-				n++
-			}
-		}
-		if n < 2 {
-			continue
-		}
-		names := make([]string, 0, len(ms[i].Groups))
-		for _, g := range ms[i].Groups {
-			names = append(names, g.Name)
-		}
-		rv.Members = append(rv.Members, memberRow{M: ms[i], Groups: strings.Join(names, ", "), Why: why(&ms[i], limits, t)})
-		if len(rv.Members) >= pageSize {
-			break
-		}
+	limits := ra.limitsOf()
+	for _, rg := range ra.Groups {
+		rv.Groups = append(rv.Groups, reviewGroup{G: *limits[rg.ID], Decides: rg.Decides})
 	}
 	sort.SliceStable(rv.Groups, func(i, j int) bool { return rv.Groups[i].Decides > rv.Groups[j].Decides })
+	for i := range ra.Members {
+		rv.Members = append(rv.Members, rowOf(&ra.Members[i], limits, t))
+	}
+	if ra.NextCursor != "" {
+		rv.Next = teamPath(t, "/review?"+url.Values{"cursor": {ra.NextCursor}}.Encode())
+	}
 	return rv, nil
+}
+
+func rowOf(m *member, limits map[string]*group, t *team) memberRow {
+	names := make([]string, 0, len(m.Groups))
+	for _, g := range m.Groups {
+		names = append(names, g.Name)
+	}
+	return memberRow{M: *m, Groups: strings.Join(names, ", "), Why: why(m, limits, t)}
 }
 
 // --- activity ---
@@ -855,8 +839,6 @@ func (h *Handler) webhookAction(w http.ResponseWriter, r *http.Request, s *sessi
 
 type settingsView struct {
 	Tokens []adminToken
-	// TokensUnavailable says this server has no team admin tokens yet.
-	TokensUnavailable bool
 	// NewToken is a new team admin token, shown once.
 	NewToken, NewTokenName string
 	Problem, Typed         string
@@ -870,11 +852,8 @@ func (h *Handler) renderSettings(w http.ResponseWriter, r *http.Request, s *sess
 	// The list is the answer's one array, whatever its key.
 	var out map[string]jsonRaw
 	if err := h.call(r, s.Principal, "GET", teamAPI(t, "/admin-tokens"), nil, &out); err != nil {
-		if statusOf(err) != http.StatusNotFound {
-			h.fail(w, r, s, err)
-			return
-		}
-		sv.TokensUnavailable = true
+		h.fail(w, r, s, err)
+		return
 	}
 	for _, raw := range out {
 		var ts []adminToken
@@ -925,9 +904,14 @@ func (h *Handler) createAdminToken(w http.ResponseWriter, r *http.Request, s *se
 }
 
 func (h *Handler) deleteAdminToken(w http.ResponseWriter, r *http.Request, s *session, t *team) {
-	if err := h.call(r, s.Principal, "DELETE", teamAPI(t, "/admin-tokens/"+url.PathEscape(r.PathValue("id"))), nil, nil); err != nil {
+	id := r.PathValue("id")
+	if err := h.call(r, s.Principal, "DELETE", teamAPI(t, "/admin-tokens/"+url.PathEscape(id)), nil, nil); err != nil {
 		h.fail(w, r, s, err)
 		return
+	}
+	// Its sessions end now (the next request of each would end it anyway).
+	if err := h.sessions.DeleteWebSessionsOfToken(r.Context(), id); err != nil {
+		h.log().Warn("end the sessions of a deleted token", "err", err)
 	}
 	back(w, r, teamPath(t, "/settings"), "token-deleted")
 }

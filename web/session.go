@@ -45,6 +45,7 @@ type Sessions interface {
 	TouchWebSession(ctx context.Context, idHash string, seen, expires time.Time) error
 	SetWebSessionFlash(ctx context.Context, idHash, flash string) error
 	DeleteWebSession(ctx context.Context, idHash string) error
+	DeleteWebSessionsOfToken(ctx context.Context, tokenID string) error
 	DeleteExpiredWebSessions(ctx context.Context, now time.Time) error
 }
 

@@ -286,6 +286,12 @@ func (h *Handler) form(f func(w http.ResponseWriter, r *http.Request, s *session
 func (h *Handler) teamPage(f func(w http.ResponseWriter, r *http.Request, s *session, t *team)) http.HandlerFunc {
 	return h.page(func(w http.ResponseWriter, r *http.Request, s *session) {
 		t, err := h.team(r, s)
+		if statusOf(err) == http.StatusUnauthorized {
+			// The API no longer accepts the session's token: sign out.
+			_ = h.endSession(w, r, s)
+			http.Redirect(w, r, "/signin", http.StatusSeeOther)
+			return
+		}
 		if err != nil {
 			h.fail(w, r, s, err)
 			return
@@ -297,6 +303,11 @@ func (h *Handler) teamPage(f func(w http.ResponseWriter, r *http.Request, s *ses
 func (h *Handler) teamForm(f func(w http.ResponseWriter, r *http.Request, s *session, t *team)) http.HandlerFunc {
 	return h.form(func(w http.ResponseWriter, r *http.Request, s *session) {
 		t, err := h.team(r, s)
+		if statusOf(err) == http.StatusUnauthorized {
+			_ = h.endSession(w, r, s)
+			h.errorPage(w, r, nil, http.StatusForbidden, "Your session has ended, so this form has expired. Sign in again and repeat the change.")
+			return
+		}
 		if err != nil {
 			h.fail(w, r, s, err)
 			return

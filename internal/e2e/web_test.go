@@ -491,7 +491,27 @@ func TestWebGroupsMembersAndLimits(t *testing.T) {
 
 			// Review: who each limit decides.
 			review := b.must(200, "/teams/"+tid+"/review")
-			contains(t, "review", review, `id="review-groups"`, `class="review-group"`, `class="decides">1<`, `id="review-members"`)
+			contains(t, "review", review, `id="review-groups"`, `class="review-group" data-group-id="`+gids["Sales"]+`"`,
+				`class="decides"><a href="/teams/`+tid+`/members?source_group=`+gids["Sales"]+`"`, `>1</a>`, `id="review-members"`)
+			decided := b.must(200, "/teams/"+tid+"/members?source_group="+gids["Sales"])
+			if n := strings.Count(decided, `class="member" data-member-id=`); n != 1 || !strings.Contains(decided, `class="member-email">u0@acme.test<`) {
+				t.Fatalf("members Sales decides: %d rows, want u0 alone", n)
+			}
+
+			// Search and filters.
+			if n := strings.Count(b.must(200, "/teams/"+tid+"/members?q=u1"), `class="member" data-member-id=`); n != 1 {
+				t.Fatalf("members?q=u1 shows %d rows, want 1", n)
+			}
+			if n := strings.Count(b.must(200, "/teams/"+tid+"/members?source=team_default"), `class="member" data-member-id=`); n != 2 {
+				t.Fatalf("members?source=team_default shows %d rows, want 2", n)
+			}
+			if n := strings.Count(b.must(200, "/teams/"+tid+"/members?group="+gids["Engineering"]), `class="member" data-member-id=`); n != 2 {
+				t.Fatalf("members of Engineering: %d rows, want 2", n)
+			}
+			found := b.must(200, groups+"?q=Sal")
+			if n := strings.Count(found, `class="group" data-group-id=`); n != 1 || !strings.Contains(found, `class="group-name">Sales<`) {
+				t.Fatalf("groups?q=Sal shows %d rows, want Sales alone", n)
+			}
 
 			// Paging keeps pages small.
 			for i := range 55 {
@@ -590,6 +610,23 @@ func TestWebScreensWithoutJavaScript(t *testing.T) {
 				contains(t, path, page, append(wants, `<main id="main"`, `nav id="team-nav"`, `class="skip-link" href="#main"`, `id="signout-form"`, `src="/static/app.js"`, `data-team="`+tid+`"`)...)
 				if loc := inline.FindStringIndex(page); loc != nil {
 					t.Errorf("%s: inline script or style: %q", path, page[loc[0]:min(len(page), loc[1]+40)])
+				}
+				seen := map[string]bool{}
+				for _, id := range regexp.MustCompile(`\sid="([^"]+)"`).FindAllStringSubmatch(page, -1) {
+					if seen[id[1]] {
+						t.Errorf("%s: id %q twice", path, id[1])
+					}
+					seen[id[1]] = true
+				}
+				// Every input is labelled.
+				for _, in := range regexp.MustCompile(`<(?:input|select|textarea)[^>]*>`).FindAllString(page, -1) {
+					if strings.Contains(in, `type="hidden"`) {
+						continue
+					}
+					id := regexp.MustCompile(`id="([^"]+)"`).FindStringSubmatch(in)
+					if id == nil || !strings.Contains(page, `for="`+id[1]+`"`) {
+						t.Errorf("%s: an input without a label: %s", path, in)
+					}
 				}
 				// Every form that posts carries the CSRF field.
 				for _, f := range regexp.MustCompile(`(?s)<form[^>]*method="post".*?</form>`).FindAllString(page, -1) {
@@ -804,6 +841,123 @@ func TestWebWebhooks(t *testing.T) {
 			}
 			if n := len(r.MustAdmin(200, "GET", hooks, nil)["webhooks"].([]any)); n != 0 {
 				t.Fatalf("%d webhooks after delete", n)
+			}
+		})
+	}
+}
+
+// TestWebPolledDirectory sets up an Okta API directory with the wizard:
+// the create answer is the connection test, a bad token is shown on the
+// form, then test connection and preview from the directory's page.
+func TestWebPolledDirectory(t *testing.T) {
+	for _, m := range Modes() {
+		t.Run(m.Name, func(t *testing.T) {
+			r := Start(t, m)
+			f := newOktaDir(t, fakeOpts{})
+			c := newPollCase(t, r, f)
+			c.user("ann", "Ann", "One")
+			if f.settle != nil {
+				f.settle()
+			}
+			tid := c.team
+			b := newBrowser(t, r)
+			b.mustSignIn(AdminToken, "/teams")
+			setup := "/teams/" + tid + "/setup"
+			form := url.Values{"type": {"okta"}, "okta.org_url": {f.settings["org_url"].(string)}, "okta.api_token": {"wrong-token"}, "okta.schedule": {"@every 1h"}}
+			resp := b.submit(setup, "/teams/"+tid+"/directories", form)
+			if resp.Status != 400 || !strings.Contains(string(resp.Body), `id="error"`) || strings.Contains(string(resp.Body), "wrong-token") {
+				t.Fatalf("Okta with a wrong token = %s, want 400 with #error, the token not echoed", resp)
+			}
+			form.Set("okta.api_token", f.settings["api_token"].(string))
+			resp = b.submit(setup, "/teams/"+tid+"/directories", form)
+			if resp.Status != 303 {
+				t.Fatalf("create Okta directory = %s", resp)
+			}
+			loc := resp.Header.Get("Location")
+			c.dir = strings.TrimSuffix(strings.TrimPrefix(loc, "/teams/"+tid+"/directories/"), "/setup")
+			page := b.must(200, loc)
+			contains(t, "polled setup", page, `id="test-result"`, "connection test passed", `id="test-connection-form"`, `id="preview-form"`)
+			lacks(t, "polled setup", page, f.settings["api_token"].(string))
+			Eventually(t, 60*time.Second, "first sync", func() (bool, string) {
+				st := c.state()
+				return st["state"] == "ok" && st["last_sync_at"] != nil, fmt.Sprint(st["state"], " ", st["last_error"])
+			})
+			c.user("bob", "Bob", "Two")
+			dir := "/teams/" + tid + "/directories/" + c.dir
+			resp = b.submit(dir, dir+"/test", url.Values{})
+			if resp.Status != 303 {
+				t.Fatalf("test connection = %s", resp)
+			}
+			contains(t, "tested", b.must(200, resp.Header.Get("Location")), `id="test-result"`, "connection test passed")
+			resp = b.submit(dir, dir+"/preview", url.Values{})
+			if resp.Status != 303 {
+				t.Fatalf("preview = %s", resp)
+			}
+			page = b.must(200, resp.Header.Get("Location"))
+			contains(t, "preview", page, `id="preview-result"`, `class="would-add">1<`, `class="would-remove">0<`, `class="preview-addition">bob@`)
+			if resp := b.submit(dir, dir+"/sync", url.Values{}); resp.Status != 303 {
+				t.Fatalf("poll now = %s", resp)
+			}
+		})
+	}
+}
+
+// TestWebTeamTokens: a team token made on the settings screen (shown once)
+// signs in straight to its team and sees no other; deleting it ends its
+// sessions.
+func TestWebTeamTokens(t *testing.T) {
+	for _, m := range Modes() {
+		t.Run(m.Name, func(t *testing.T) {
+			r := Start(t, m)
+			tid := newTeam(r, "enterprise", "active")
+			other := newTeam(r, "pro", "")
+			op := newBrowser(t, r)
+			op.mustSignIn(AdminToken, "/teams")
+			settings := "/teams/" + tid + "/settings"
+			resp := op.submit(settings, "/teams/"+tid+"/admin-tokens", url.Values{"name": {"Alice's laptop"}})
+			if resp.Status != 303 {
+				t.Fatalf("create token = %s", resp)
+			}
+			page := op.must(200, settings)
+			token := attrValue(page, "admin-token")
+			if !strings.HasPrefix(token, "rst_team_") {
+				t.Fatalf("no team token shown: %s", page)
+			}
+			contains(t, "settings", page, `class="admin-token" data-token-id="`, `class="admin-token-name">Alice&#39;s laptop<`, `data-copy-target="admin-token"`)
+			if strings.Contains(op.must(200, settings), token) {
+				t.Fatal("the team token is shown twice")
+			}
+			tokID := regexp.MustCompile(`class="admin-token" data-token-id="([^"]+)"`).FindStringSubmatch(page)[1]
+
+			tb := newBrowser(t, r)
+			tb.mustSignIn(token, "/teams/"+tid)
+			if resp := tb.get("/teams"); resp.Status != 303 || resp.Header.Get("Location") != "/teams/"+tid {
+				t.Fatalf("team token GET /teams = %d %q, want 303 to its team", resp.Status, resp.Header.Get("Location"))
+			}
+			page = tb.must(200, "/teams/"+tid)
+			lacks(t, "team page of a team token", page, "All teams", "Acme pro")
+			for _, p := range []string{"/teams/" + other, "/teams/" + other + "/members", "/teams/" + other + "/settings"} {
+				if resp := tb.get(p); resp.Status != 404 && resp.Status != 403 {
+					t.Fatalf("team token on another team's %s = %d, want 404 or 403", p, resp.Status)
+				} else if strings.Contains(string(resp.Body), "Acme pro") {
+					t.Fatalf("another team's name leaked on %s", p)
+				}
+			}
+			if resp := tb.submit("/teams/"+tid, "/teams/"+other+"/sso", url.Values{"status": {"active"}}); resp.Status != 404 && resp.Status != 403 {
+				t.Fatalf("team token posting to another team = %d", resp.Status)
+			}
+			if got := r.MustAdmin(200, "GET", "/teams/"+other, nil)["sso"].(map[string]any)["status"]; got != "inactive" {
+				t.Fatalf("other team's SSO = %v after a refused post", got)
+			}
+			// The operator deletes the token: the team session ends.
+			if resp := op.submit(settings, "/teams/"+tid+"/admin-tokens/"+tokID+"/delete", url.Values{}); resp.Status != 303 {
+				t.Fatalf("delete token = %s", resp)
+			}
+			if resp := tb.get("/teams/" + tid); resp.Status != 303 || !strings.HasPrefix(resp.Header.Get("Location"), "/signin") {
+				t.Fatalf("after its token's deletion = %d %q, want 303 to /signin", resp.Status, resp.Header.Get("Location"))
+			}
+			if resp := tb.signIn(token); resp.Status != 401 {
+				t.Fatalf("sign in with the deleted token = %d, want 401", resp.Status)
 			}
 		})
 	}

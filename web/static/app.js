@@ -92,7 +92,15 @@
     });
     var openDetails = {};
     main.querySelectorAll("details[id], details[data-key]").forEach(function (d) { if (d.open) openDetails[d.id || d.dataset.key] = true; });
+    // What the page showed once (a new token or secret) is not in the
+    // re-read: keep it in its slot.
+    var once = {};
+    main.querySelectorAll("[data-once]").forEach(function (el) { once[el.dataset.once] = el; });
     main.innerHTML = fresh.innerHTML;
+    main.querySelectorAll("[data-once-slot]").forEach(function (slot) {
+      var el = once[slot.dataset.onceSlot];
+      if (el) slot.replaceWith(el);
+    });
     main.dataset.path = fresh.dataset.path || main.dataset.path;
     main.querySelectorAll("input, select, textarea").forEach(function (el) {
       var k = keyOf(el);
