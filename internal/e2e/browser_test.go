@@ -256,6 +256,7 @@ func browserSignIn(t *testing.T, w *web) {
 	if got := op.Path(); got != "/teams" {
 		t.Errorf("operator landed on %s, want /teams", got)
 	}
+	op.Axe()
 	names := op.Texts("#team-list a.team-link")
 	if !slices.Contains(names, "Signin Mine") || !slices.Contains(names, "Signin Other") {
 		t.Errorf("operator's team list %q lacks the two teams", names)
@@ -571,6 +572,7 @@ func browserGroupEditRefused(t *testing.T, w *web) {
 		t.Errorf("edit link href %q", href)
 	}
 	p.ClickNav(link)
+	p.Axe()
 	msg := p.Text("#error")
 	if !strings.Contains(msg, "identity provider") || !strings.Contains(msg, "Engineering") {
 		t.Errorf("#error %q, want it to say Engineering is managed by the identity provider", msg)
