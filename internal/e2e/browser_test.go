@@ -332,8 +332,11 @@ func browserSSOGate(t *testing.T, w *web) {
 	if strings.Contains(p.Text("#prerequisites"), "SCIM needs an active SSO connection") {
 		t.Errorf("prerequisites still say SSO is needed: %q", p.Text("#prerequisites"))
 	}
-	// The API agrees: a directory can be created now.
-	w.scim(team, nil)
+	// The API agrees: a directory can be created now. Nothing has called
+	// it yet, and its screen says what that usually means.
+	quiet := w.scim(team, nil)
+	p.Go("/teams/" + team + "/directories/" + quiet.ID)
+	p.WaitFor("section#troubleshooting #ts-no-requests")
 
 	// A team that is not enterprise is told so, with no setup link.
 	pro := w.team("SSO Gate Pro", "pro", true, nil)
@@ -410,6 +413,31 @@ func browserWizard(t *testing.T, w *web) {
 	waitItem(p, "#request-log li.request", "POST", "/Users", "201")
 	waitItem(p, "#request-log li.request", "POST", "/Groups", "201")
 	noReload(t, p)
+	if got := p.Text("#scim-token"); got != token {
+		t.Errorf("the token shown once is %q after live updates, want it kept on the open page", got)
+	}
+
+	// Shown once: a later visit has the endpoint but not the token.
+	p.Go("/teams/" + team + "/directories/" + dirID + "/setup")
+	if got := p.Text("#scim-base-url"); got != baseURL {
+		t.Errorf("revisited wizard: #scim-base-url %q, want %q", got, baseURL)
+	}
+	if strings.Contains(chrome.Eval[string](p, `document.documentElement.outerHTML`), token) {
+		t.Errorf("the token is on the wizard again after it was shown once")
+	}
+	// Rotation shows a new token once; the old one stops working.
+	p.ClickNav("form#rotate-token button#rotate-submit")
+	rotated := p.Text("#scim-token")
+	if rotated == "" || rotated == token {
+		t.Fatalf("after rotation #scim-token = %q, want a new token", rotated)
+	}
+	if resp := w.r.SCIM(d, "GET", "/Users?count=1", nil); resp.Status != 401 {
+		t.Errorf("the old token after rotation: %s, want 401", resp)
+	}
+	d.Token = rotated
+	if resp := w.r.SCIM(d, "GET", "/Users?count=1", nil); resp.Status != 200 {
+		t.Errorf("the rotated token: %s, want 200", resp)
+	}
 
 	// Groups: a new group appears while the screen is open.
 	p.Go("/teams/" + team + "/groups")
@@ -532,6 +560,13 @@ func browserGroupLimit(t *testing.T, w *web) {
 		}
 	}
 
+	// A limit changed elsewhere (the API) shows on the open screen.
+	live(p)
+	w.r.MustAdmin(200, "PUT", "/teams/"+team+"/groups/"+sales+"/spend-limit", map[string]any{"per_user_cents": 30000})
+	p.WaitText(memberRow+" .member-limit", "$300.00")
+	p.WaitText(memberRow+" .member-limit-why", "$300.00 from Sales")
+	noReload(t, p)
+
 	// Cents are exact, with no float rounding: $0.29 is 29 cents.
 	p.Go("/teams/" + team + "/groups")
 	salesRow := fmt.Sprintf(`table#groups tr.group[data-group-id="%s"]`, sales)
@@ -626,6 +661,9 @@ func browserApprove(t *testing.T, w *web) {
 		t.Errorf("#directory-state %q, want needs_review", got)
 	}
 	p.WaitFor("section#held-changes form#approve-form")
+	if got := p.Text("section#troubleshooting #ts-no-groups"); !strings.Contains(got, "group push may be off in your identity provider") {
+		t.Errorf("#ts-no-groups %q, want the group-push hint for users without groups", got)
+	}
 	shown := p.Texts("section#held-changes li.held-removal")
 	if len(shown) == 0 {
 		t.Fatalf("no li.held-removal in the held changes")
