@@ -170,6 +170,8 @@ func (b *Browser) NewPage(t testing.TB, baseURL string) *Page {
 	defer cancelStart()
 	bctx := chromedp.FromContext(ctx).BrowserContextID
 	origin := base.Scheme + "://" + base.Host
+	// Browser.setPermission, per permission: the protocol's older
+	// Browser.grantPermissions is gone from the cdproto chromedp uses.
 	for _, name := range []string{"clipboard-read", "clipboard-write"} {
 		_, err := chromedp.CallBrowser(startCtx, browser.SetPermission, browser.SetPermissionParams{
 			Permission:       &browser.PermissionDescriptor{Name: name, AllowWithoutSanitization: true},

@@ -23,9 +23,9 @@ import (
 // approving a held removal, and CSRF. Every screen passes axe-core and is
 // photographed (ROSTER_SCREENSHOTS, see make screenshots).
 //
-// The URLs, ids and classes it uses are the page's contract
-// (prompts/page-contract.md in the design notes): a renamed id breaks
-// these tests on purpose.
+// The URLs, ids and classes it uses are the ones the page promises its
+// tests (package web's templates follow the same list): a renamed id
+// breaks these tests on purpose.
 func TestBrowserPage(t *testing.T) {
 	b := chrome.Start(t)
 	for _, m := range Modes() {
