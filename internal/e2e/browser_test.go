@@ -721,6 +721,15 @@ func browserCSRF(t *testing.T, w *web) {
 	if status != 403 {
 		t.Errorf("fetch without csrf: status %d, want 403", status)
 	}
+	// The same from a form the user submits: the error page says why.
+	chrome.Eval[bool](p, fmt.Sprintf(`(document.querySelector(%q).remove(), true)`, form+` input[name=csrf]`))
+	p.Select(form+` select[name=mode]`, "dollars")
+	p.Fill(form+` input[name=dollars]`, "7")
+	p.ClickNav(form + ` button.limit-submit`)
+	if got := strings.ToLower(p.Text("#error")); !strings.Contains(got, "expired") {
+		t.Errorf("#error after a post without csrf: %q, want it to say the form expired", got)
+	}
+	p.Go("/teams/" + team + "/groups")
 	if got := limitOf(); got != nil {
 		t.Errorf("limit %v after a refused post, want none", got)
 	}
@@ -753,8 +762,8 @@ func browserCSRF(t *testing.T, w *web) {
 		csrf []string
 	}{{"no csrf", nil}, {"empty csrf", []string{""}}, {"wrong csrf", []string{"x" + csrf}}} {
 		status, body := post(url.Values{"mode": {"dollars"}, "dollars": {"7"}, "csrf": c.csrf})
-		if status != 403 || !strings.Contains(body, `id="error"`) {
-			t.Errorf("%s: status %d, want 403 with #error; body %.300s", c.name, status, body)
+		if status != 403 || !strings.Contains(body, `id="error"`) || !strings.Contains(strings.ToLower(body), "expired") {
+			t.Errorf("%s: status %d, want 403 with #error saying the form expired; body %.300s", c.name, status, body)
 		}
 	}
 	if got := limitOf(); got != nil {
