@@ -154,7 +154,3 @@ func formValues(r *http.Request) map[string]string {
 	}
 	return out
 }
-
-type jsonRaw = json.RawMessage
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -68,6 +69,7 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := h.backend.Authenticate(r.Context(), strings.TrimSpace(r.PostFormValue("token")))
 	if errors.Is(err, ErrBadToken) {
+		h.log().Warn("web sign-in refused: not an admin token", "remote", r.RemoteAddr)
 		h.renderSignin(w, r, http.StatusUnauthorized, "That token is not a valid admin token. Use the operator's admin token or a team admin token.")
 		return
 	}
@@ -75,11 +77,16 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, nil, err)
 		return
 	}
+	// A session this browser had is replaced, not left behind.
+	if old, err := h.loadSession(r); err == nil {
+		_ = h.sessions.DeleteWebSession(r.Context(), old.idHash)
+	}
 	if err := h.startSession(w, r, p); err != nil {
 		h.fail(w, r, nil, err)
 		return
 	}
 	h.setCookie(w, r, signinCookie, "", -1)
+	h.log().Info("web sign-in", "operator", p.Operator, "team", p.TeamID, "token_id", p.TokenID, "remote", r.RemoteAddr)
 	// Housekeeping rides on sign-ins: expired sessions are removed.
 	if err := h.sessions.DeleteExpiredWebSessions(r.Context(), h.now()); err != nil {
 		h.log().Warn("prune web sessions", "err", err)
@@ -283,7 +290,7 @@ func (h *Handler) loadDirectory(r *http.Request, s *session, t *team) (*director
 		dv.Test = f.Value
 	} else if f, ok := h.takeFlash(r, s, "preview", d.ID); ok {
 		var p previewResult
-		if err := jsonUnmarshal(f.Data, &p); err == nil {
+		if err := json.Unmarshal(f.Data, &p); err == nil {
 			dv.Preview = &p
 		}
 	}
@@ -368,7 +375,7 @@ func (h *Handler) directoryAction(w http.ResponseWriter, r *http.Request, s *ses
 		}
 		http.Redirect(w, r, back1, http.StatusSeeOther)
 	case "preview":
-		var raw jsonRaw
+		var raw json.RawMessage
 		if err := h.call(r, s.Principal, "POST", teamAPI(t, base+"/preview"), nil, &raw); err != nil {
 			if statusOf(err) >= 500 && statusOf(err) != http.StatusNotImplemented {
 				h.fail(w, r, s, err)
@@ -514,7 +521,9 @@ type memberRow struct {
 }
 
 // why explains a member's effective limit: the group (or the default) it
-// comes from, the other groups with a limit, and the team default.
+// comes from, the other groups with a limit, and the team default. The
+// limits of the member's groups come with the member; limits is a
+// fallback for answers without them.
 func why(m *member, limits map[string]*group, t *team) string {
 	def := "team default " + t.DefaultText()
 	src := m.SourceGroupID()
@@ -523,7 +532,9 @@ func why(m *member, limits map[string]*group, t *team) string {
 		if g.ID == src {
 			continue
 		}
-		if gl, ok := limits[g.ID]; ok && gl.SpendLimit.Set {
+		if c, set := g.limit(); set {
+			others = append(others, fmt.Sprintf("%s (%s)", g.Name, limitText(c, true)))
+		} else if gl, ok := limits[g.ID]; ok && gl.SpendLimit.Set {
 			others = append(others, fmt.Sprintf("%s (%s)", g.Name, gl.LimitText()))
 		}
 	}
@@ -578,15 +589,9 @@ func (h *Handler) members(w http.ResponseWriter, r *http.Request, s *session, t 
 		h.fail(w, r, s, err)
 		return
 	}
-	// Every group with a limit, from the review, explains the limits.
-	ra, err := h.readReview(r, s, t, 1, "")
-	if err != nil {
-		h.fail(w, r, s, err)
-		return
-	}
-	limits := ra.limitsOf()
+	// Each member's groups carry their limits: they explain the member's.
 	for i := range ms {
-		mv.Members = append(mv.Members, rowOf(&ms[i], limits, t))
+		mv.Members = append(mv.Members, rowOf(&ms[i], nil, t))
 	}
 	// The filter offers the first groups by id, and the chosen one.
 	gs, _, err := h.listGroups(r, s, t, "", "", 200)
@@ -850,14 +855,14 @@ func (h *Handler) settings(w http.ResponseWriter, r *http.Request, s *session, t
 
 func (h *Handler) renderSettings(w http.ResponseWriter, r *http.Request, s *session, t *team, status int, sv *settingsView) {
 	// The list is the answer's one array, whatever its key.
-	var out map[string]jsonRaw
+	var out map[string]json.RawMessage
 	if err := h.call(r, s.Principal, "GET", teamAPI(t, "/admin-tokens"), nil, &out); err != nil {
 		h.fail(w, r, s, err)
 		return
 	}
 	for _, raw := range out {
 		var ts []adminToken
-		if jsonUnmarshal(raw, &ts) == nil && ts != nil {
+		if json.Unmarshal(raw, &ts) == nil && ts != nil {
 			sv.Tokens = ts
 		}
 	}

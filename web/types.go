@@ -120,6 +120,21 @@ func (q *scimRequest) Created() string {
 type groupRef struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
+	// Limit is the group's per_user_cents when it has a limit ("null":
+	// unlimited); absent otherwise.
+	Limit json.RawMessage `json:"per_user_cents"`
+}
+
+// limit reads the group's limit as a member's answer shows it.
+func (g *groupRef) limit() (cents *int64, set bool) {
+	if len(g.Limit) == 0 {
+		return nil, false
+	}
+	var c *int64
+	if json.Unmarshal(g.Limit, &c) != nil {
+		return nil, false
+	}
+	return c, true
 }
 
 type group struct {

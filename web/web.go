@@ -156,19 +156,18 @@ func (h *Handler) routes() {
 
 // view is what every page template gets.
 type view struct {
-	Title   string
-	S       *session
-	Team    *team
-	Nav     string
-	Status  string // a status message (role=status)
-	Error   string // an error for the whole page (#error)
-	Path    string // the screen's path and query, re-read by live updates
-	Live    bool   // the screen follows the team's event stream
-	Poll    bool   // the screen also re-reads itself every few seconds
-	After   string // the newest event when rendered: where the live stream starts
-	V       any    // the screen's own data
-	Fields  map[string]string
-	Problem map[string]string // per-field errors
+	Title  string
+	S      *session
+	Team   *team
+	Nav    string
+	Status string            // a status message (role=status)
+	Error  string            // an error for the whole page (#error)
+	Path   string            // the screen's path and query, re-read by live updates
+	Live   bool              // the screen follows the team's event stream
+	Poll   bool              // the screen also re-reads itself every few seconds
+	After  string            // the newest event when rendered: where the live stream starts
+	V      any               // the screen's own data
+	Fields map[string]string // a form's values shown again after an error
 }
 
 // render writes a page, or with ?fragment=main only its main element (the

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -194,6 +195,13 @@ func TestFlashNeedsTheCookie(t *testing.T) {
 	}
 }
 
+func withLimits(m *member, raws ...string) *member {
+	for i := range m.Groups {
+		m.Groups[i].Limit = json.RawMessage(raws[i])
+	}
+	return m
+}
+
 func TestWhy(t *testing.T) {
 	c := func(v int64) *int64 { return &v }
 	s := func(v string) *string { return &v }
@@ -227,6 +235,9 @@ func TestWhy(t *testing.T) {
 		{mem(nil, "all", "all", "eng"), "Unlimited from Everyone; also in Engineering ($200.00); team default $50.00"},
 		{mem(c(5000), ""), "$50.00 from the team default"},
 		{mem(c(5000), "", "ops"), "$50.00 from the team default; none of their groups sets a limit"},
+		// Limits as the member's answer carries them.
+		{withLimits(mem(c(30000), "eng", "eng", "sales", "ops"), `30000`, `25000`, ``), "$300.00 from Engineering; also in Sales ($250.00); team default $50.00"},
+		{withLimits(mem(nil, "all", "all", "sales"), `null`, `25000`), "Unlimited from Everyone; also in Sales ($250.00); team default $50.00"},
 	} {
 		if got := why(tc.m, limits, tm); got != tc.want {
 			t.Errorf("why = %q, want %q", got, tc.want)

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -428,7 +429,7 @@ func TestWebGroupsMembersAndLimits(t *testing.T) {
 
 			page := b.must(200, "/teams/"+tid+"/groups")
 			contains(t, "groups", page, `id="group-search"`, `name="q"`, `id="groups"`, `class="group" data-group-id="`+gids["Engineering"]+`"`,
-				`class="group-name">Engineering<`, `class="member-count">2<`, `class="group-limit">No limit<`,
+				`class="group-name">Engineering<`, `class="member-count"><a href="/teams/`+tid+`/members?group=`+gids["Engineering"]+`"`, ` members of Engineering">2</a>`, `class="group-limit">No limit<`,
 				`class="managed-badge"`, "Managed by your identity provider", `class="limit-form"`, `name="mode"`, `value="dollars"`,
 				`value="unlimited"`, `value="none"`, `name="dollars"`, `class="limit-submit"`, `class="edit-group" href="/teams/`+tid+`/groups/`+gids["Engineering"]+`/edit"`)
 
@@ -459,7 +460,13 @@ func TestWebGroupsMembersAndLimits(t *testing.T) {
 			page = b.must(200, groups)
 			contains(t, "groups after", page, `class="group-limit">$1,200.50<`, `class="group-limit">$100.00<`, `value="1,200.50"`)
 
-			members := b.must(200, "/teams/"+tid+"/members")
+			// The API waits (boundedly) for the roster to show a limit; a
+			// slow machine may need longer.
+			var members string
+			Eventually(t, 10*time.Second, "the member's new limit", func() (bool, string) {
+				members = b.must(200, "/teams/"+tid+"/members")
+				return strings.Contains(members, `class="member-limit">$1,200.50<`) && strings.Contains(members, "also in Sales ($100.00)"), "not yet"
+			})
 			contains(t, "members", members, `id="member-search"`, `name="q"`, `name="group"`, `name="source"`, `id="members"`, `class="member" data-member-id="`,
 				`class="member-email">u0@acme.test<`, `class="member-limit">$1,200.50<`,
 				`class="member-limit-why">$1,200.50 from Engineering; also in Sales ($100.00); team default $50.00<`,
@@ -480,7 +487,10 @@ func TestWebGroupsMembersAndLimits(t *testing.T) {
 			if lim["set"] != false {
 				t.Fatalf("removed limit = %v", lim)
 			}
-			members = b.must(200, "/teams/"+tid+"/members?q=u1")
+			Eventually(t, 10*time.Second, "u1 back on the default", func() (bool, string) {
+				members = b.must(200, "/teams/"+tid+"/members?q=u1")
+				return strings.Contains(members, "from the team default"), "not yet"
+			})
 			contains(t, "u1", members, `class="member-limit-why">$50.00 from the team default; none of their groups sets a limit<`)
 
 			// Editing a group is refused with why.
@@ -663,20 +673,21 @@ func TestWebSessionExpiryAndSignOut(t *testing.T) {
 			var a *app.App
 			r := StartHooked(t, m, func(x *app.App) { a = x })
 			tid := newTeam(r, "enterprise", "active")
-			now := time.Now()
-			clock := func() time.Time { return now }
-			a.Web.Now = clock
+			// The page's clock, moved by the test between requests.
+			var offset atomic.Int64
+			a.Web.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+			advance := func(d time.Duration) { offset.Add(int64(d)) }
 			b := newBrowser(t, r)
 			b.mustSignIn(AdminToken, "/teams")
 			b.must(200, "/teams/"+tid)
 
 			// Activity slides the session: 20 minutes, then 20 more.
-			now = now.Add(20 * time.Minute)
+			advance(20 * time.Minute)
 			b.must(200, "/teams/"+tid)
-			now = now.Add(20 * time.Minute)
+			advance(20 * time.Minute)
 			b.must(200, "/teams/"+tid)
 			// 31 idle minutes end it.
-			now = now.Add(31 * time.Minute)
+			advance(31 * time.Minute)
 			if resp := b.get("/teams/" + tid); resp.Status != 303 || !strings.HasPrefix(resp.Header.Get("Location"), "/signin") {
 				t.Fatalf("after 31 idle minutes = %d %q, want 303 to /signin", resp.Status, resp.Header.Get("Location"))
 			}
@@ -687,7 +698,7 @@ func TestWebSessionExpiryAndSignOut(t *testing.T) {
 			// The absolute limit holds however active the session is.
 			b.mustSignIn(AdminToken, "/teams")
 			for range 25 {
-				now = now.Add(29 * time.Minute)
+				advance(29 * time.Minute)
 				if resp := b.get("/teams/" + tid); resp.Status != 200 {
 					break
 				}
