@@ -466,7 +466,7 @@ func browserWizard(t *testing.T, w *web) {
 		t.Errorf("managed badge %q", got)
 	}
 	noReload(t, p)
-	screen(p, "groups")
+	p.Axe()
 
 	// Members: a new member appears.
 	p.Go("/teams/" + team + "/members")
@@ -479,7 +479,7 @@ func browserWizard(t *testing.T, w *web) {
 		t.Errorf("dee's limit %q, want the team default $50.00", got)
 	}
 	noReload(t, p)
-	screen(p, "members")
+	p.Axe()
 
 	// Activity: the newest event is on top.
 	p.Go("/teams/" + team + "/activity")
@@ -515,8 +515,9 @@ func browserWizard(t *testing.T, w *web) {
 func browserGroupLimit(t *testing.T, w *web) {
 	team := w.team("Limits", "enterprise", true, 5000)
 	d := w.scim(team, nil)
-	alice := w.user(d, "alice")
-	w.group(d, "Engineering", alice)
+	alice, bob := w.user(d, "alice"), w.user(d, "bob")
+	w.user(d, "carol")
+	w.group(d, "Engineering", alice, bob)
 	w.group(d, "Sales", alice)
 	eng, sales := w.groupID(team, "Engineering"), w.groupID(team, "Sales")
 	w.r.MustAdmin(200, "PUT", "/teams/"+team+"/groups/"+sales+"/spend-limit", map[string]any{"per_user_cents": 10000})
@@ -539,6 +540,7 @@ func browserGroupLimit(t *testing.T, w *web) {
 	p.Fill(row+" input[name=dollars]", "200")
 	p.Click(row + " button.limit-submit")
 	p.WaitText(row+" .group-limit", "$200.00")
+	screen(p, "groups")
 	got := w.r.MustAdmin(200, "GET", "/teams/"+team+"/groups?limit=500", nil)
 	for _, g := range got["groups"].([]any) {
 		g := g.(map[string]any)
@@ -566,6 +568,7 @@ func browserGroupLimit(t *testing.T, w *web) {
 	p.WaitText(memberRow+" .member-limit", "$300.00")
 	p.WaitText(memberRow+" .member-limit-why", "$300.00 from Sales")
 	noReload(t, p)
+	screen(p, "members")
 
 	// Cents are exact, with no float rounding: $0.29 is 29 cents.
 	p.Go("/teams/" + team + "/groups")
