@@ -293,12 +293,28 @@ func browserSignIn(t *testing.T, w *web) {
 		t.Errorf("a team token sees the other team on /teams: %q", body)
 	}
 
-	// Sign-out ends the session: / goes to the sign-in form again.
+	// Sign-out ends the session on the server: / goes to the sign-in form
+	// again, and the old cookie, replayed, opens nothing.
+	old := tp.Cookie("roster_session")
 	tp.Go("/teams/" + mine)
 	tp.ClickNav("#signout-form button")
 	tp.Go("/")
 	if got := tp.Path(); got != "/signin" {
 		t.Errorf("after sign-out, / landed on %s, want /signin", got)
+	}
+	if old == nil {
+		t.Fatal("no session cookie before sign-out")
+	}
+	req, _ := http.NewRequest("GET", w.r.URL+"/teams/"+mine, nil)
+	req.AddCookie(&http.Cookie{Name: old.Name, Value: old.Value})
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	replay, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replay.Body.Close()
+	if replay.StatusCode == 200 {
+		t.Errorf("the signed-out session's cookie still opens the team screen")
 	}
 }
 
