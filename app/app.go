@@ -292,7 +292,8 @@ func (a *App) handlers() queue.Handlers {
 	return queue.Handlers{
 		Reconcile: func(ctx context.Context, dirID string) error {
 			defer a.runLog("reconcile", dirID)()
-			_, err := a.Reconciler.Reconcile(ctx, dirID)
+			res, err := a.Reconciler.Reconcile(ctx, dirID)
+			reportReconcile(ctx, res)
 			if errors.Is(err, store.ErrNotFound) {
 				return nil // the directory is gone: nothing to do
 			}
@@ -303,8 +304,10 @@ func (a *App) handlers() queue.Handlers {
 			// A failed poll is recorded on the directory (state error,
 			// last_error) and retried by its schedule, not by the queue:
 			// queue retries would only back off behind the schedule.
-			if err := a.Poller.Poll(ctx, dirID); err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, poll.ErrNotPolled) {
-				a.Log.Warn("poll failed", "directory", dirID, "err", err)
+			res, err := a.Poller.Run(ctx, dirID)
+			reportPoll(ctx, res)
+			if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, poll.ErrNotPolled) {
+				queue.ReportFailed(ctx, err)
 			}
 			return nil
 		},

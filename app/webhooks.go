@@ -104,6 +104,7 @@ func (d *deliverer) deliver(ctx context.Context, endpointID string) (time.Time, 
 	src := &timedSource{src: d.store, at: map[string]time.Time{}}
 	sink := &meteredSink{sink: d.store, src: src, m: d.metrics}
 	res, err := d.runner.Run(ctx, &w.Endpoint, src, sink)
+	reportDeliver(ctx, &w.Endpoint, res)
 	if errors.Is(err, webhooks.ErrStateChanged) {
 		// An admin replayed, enabled or deleted it during the run: run
 		// again from what is stored now.

@@ -119,7 +119,9 @@ type Config struct {
 	// LeaderLeaseTTL/3 and a standby tries to take it as often. Default 15s.
 	LeaderLeaseTTL time.Duration
 
-	// Logger receives structured logs. Default slog.Default().
+	// Logger receives structured logs. Default slog.Default(). The caller names the component
+	// (roster's app adds component=queue); the queue adds no attribute of its own to it, so
+	// that no key appears twice on a line.
 	Logger *slog.Logger
 
 	// shared, set by tests only, makes an embedded Queue connect to an existing miniredis
@@ -192,7 +194,7 @@ type Queue struct {
 // checks the connection with a PING.
 func Open(ctx context.Context, cfg Config) (*Queue, error) {
 	cfg = cfg.withDefaults()
-	q := &Queue{cfg: cfg, log: cfg.Logger.With("component", "queue")}
+	q := &Queue{cfg: cfg, log: cfg.Logger}
 	switch {
 	case cfg.RedisURL == "" && cfg.shared != nil:
 		q.addr = "embedded"

@@ -283,12 +283,12 @@ func (q *Queue) trigger(ctx context.Context, k kind, id string) error {
 			gone, err := q.taskGone(ctx, k, res[1])
 			if err != nil || !gone || attempt > 0 {
 				if err != nil {
-					q.log.Warn("queue: cannot check queued task", "type", k.name, "id", id, "err", err)
+					q.log.Warn("queue: cannot check queued task", "job", k.name, k.idKey(), id, "err", err)
 				}
 				q.m.merged.WithLabelValues(k.name).Inc()
 				return nil
 			}
-			q.log.Warn("queue: queued task was lost; enqueueing again", "type", k.name, "id", id, "task_id", res[1])
+			q.log.Warn("queue: queued task was lost; enqueueing again", "job", k.name, k.idKey(), id, "task_id", res[1])
 			if err := scriptCancel.Run(ctx, q.rdb, []string{key}, res[1]).Err(); err != nil {
 				return fmt.Errorf("queue: trigger %s %s: %w", k.name, id, err)
 			}
@@ -333,7 +333,7 @@ func (q *Queue) enqueue(ctx context.Context, k kind, id, token string) error {
 	}
 	if cerr := scriptCancel.Run(ctx, q.rdb, []string{q.stateKey(k, id)}, token).Err(); cerr != nil {
 		q.log.Warn("queue: cannot reset state after failed enqueue; it expires by itself",
-			"type", k.name, "id", id, "err", cerr, "ttl", q.cfg.QueuedTTL)
+			"job", k.name, k.idKey(), id, "err", cerr, "ttl", q.cfg.QueuedTTL)
 	}
 	return fmt.Errorf("queue: enqueue %s %s: %w", k.name, id, err)
 }

@@ -164,7 +164,7 @@ func (q *Queue) handler(k kind, fn func(context.Context, string) error) asynq.Ha
 		token, _ := asynq.GetTaskID(ctx)
 		key := q.stateKey(k, p.ID)
 		runID := newToken()
-		log := q.log.With("type", k.name, "id", p.ID, "task_id", token)
+		log := q.log.With("job", k.name, k.idKey(), p.ID, "task_id", token)
 
 		res, err := scriptStart.Run(ctx, q.rdb, []string{key}, token, runID, ms(q.cfg.RunTTL)).Text()
 		if err != nil {
@@ -186,8 +186,9 @@ func (q *Queue) handler(k kind, fn func(context.Context, string) error) asynq.Ha
 			defer close(hbDone)
 			q.heartbeat(hbCtx, log, key, token, runID)
 		}()
+		rep := &jobReport{}
 		started := time.Now()
-		herr := safeCall(ctx, fn, p.ID)
+		herr := safeCall(context.WithValue(ctx, reportKey{}, rep), fn, p.ID)
 		elapsed := time.Since(started)
 		stopHB()
 		<-hbDone
@@ -205,7 +206,7 @@ func (q *Queue) handler(k kind, fn func(context.Context, string) error) asynq.Ha
 				log.Warn("queue: cannot record failed run", "err", err)
 			}
 			q.m.tasks.WithLabelValues(k.name, "retry").Inc()
-			log.Warn("handler failed; will retry", "err", herr, "retry", retried+1, "max_retry", maxRetry, "duration", elapsed)
+			jobLine(bg, log, rep, elapsed, herr, true, retried, maxRetry)
 			return herr
 		}
 
@@ -224,13 +225,12 @@ func (q *Queue) handler(k kind, fn func(context.Context, string) error) asynq.Ha
 		case out == "lost":
 			log.Warn("queue: run lost its state key while running (Redis state lost or TTL too short)")
 		}
+		jobLine(bg, log, rep, elapsed, herr, false, retried, maxRetry)
 		if herr != nil {
 			q.m.tasks.WithLabelValues(k.name, "failed").Inc()
-			log.Error("handler failed; giving up", "err", herr, "retries", retried, "duration", elapsed)
 			return herr // Asynq archives it, for inspection
 		}
 		q.m.tasks.WithLabelValues(k.name, "success").Inc()
-		log.Debug("handler done", "duration", elapsed)
 		return nil
 	}
 }

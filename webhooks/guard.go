@@ -24,9 +24,11 @@ var ErrBadURL = errors.New("bad webhook URL")
 func ValidateURL(raw string, allowPrivate bool) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.Opaque != "" {
-		return fmt.Errorf("%w: %q is not an absolute URL; write it like https://hooks.example.com/roster", ErrBadURL, shorten(raw, 100))
+		return fmt.Errorf("%w: %q is not an absolute URL; write it like https://hooks.example.com/roster", ErrBadURL, shorten(strippedURL(raw), 100))
 	}
-	shown := shorten(u.Redacted(), 100)
+	// Errors reach the admin API and the logs: never the credentials a
+	// URL may carry in its user part or its query.
+	shown := shorten(redactURL(raw), 100)
 	if u.User != nil {
 		return fmt.Errorf("%w: %q carries credentials; leave them out (receivers check the signature instead)", ErrBadURL, shown)
 	}
@@ -186,4 +188,16 @@ func guardControl(allowPrivate bool) func(network, address string, c syscall.Raw
 		}
 		return checkAddr(ap.Addr(), allowPrivate)
 	}
+}
+
+// strippedURL is an unparsable URL as an error may quote it: without
+// what may come after a '?' or '#', or before an '@'.
+func strippedURL(raw string) string {
+	if i := strings.IndexAny(raw, "?#"); i >= 0 {
+		raw = raw[:i] + "?..."
+	}
+	if i := strings.LastIndex(raw, "@"); i >= 0 {
+		raw = raw[i+1:]
+	}
+	return raw
 }

@@ -65,6 +65,12 @@ func TestValidateURL(t *testing.T) {
 		{"https://hooks.example.com:99999/x", false, "bad port"},
 		{"mailto:ops@example.com", false, "not an absolute URL"},
 		{"://", false, "not an absolute URL"},
+		// Errors reach the API and the logs: no credential they quote.
+		{"https://user:hunter2@hooks.example.com/x?token=hunter2", false, "carries credentials"},
+		{"https://hooks.example.com/x?token=hunter2#frag", false, "#fragment"},
+		{"http://hooks.example.com/x?token=hunter2", false, "loopback hosts"},
+		{"hooks.example.com/x?token=hunter2", false, "not an absolute URL"},
+		{"user:hunter2@hooks.example.com/x", false, "not an absolute URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
@@ -78,7 +84,7 @@ func TestValidateURL(t *testing.T) {
 			if err == nil || !errors.Is(err, ErrBadURL) || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("ValidateURL(%q, %v) = %v, want ErrBadURL saying %q", tt.url, tt.allowPrivate, err, tt.wantErr)
 			}
-			if strings.Contains(err.Error(), "pass@") {
+			if strings.Contains(err.Error(), "pass@") || strings.Contains(err.Error(), "hunter2") {
 				t.Fatalf("error %q shows the URL's password", err)
 			}
 		})

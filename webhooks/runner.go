@@ -182,13 +182,13 @@ func logTransition(log *slog.Logger, ep *Endpoint, from, to State, a *Attempt) {
 	switch {
 	case to.Status == Disabled && from.Status != Disabled:
 		log.Warn("webhook endpoint disabled", "endpoint", *ep, "event_id", a.EventID,
-			"status_code", a.StatusCode, "error", a.Error, "reason", to.DisabledReason)
+			"status_code", a.StatusCode, "err", a.Error, "reason", to.DisabledReason)
 	case to.Status == Failing && from.Status != Failing:
 		log.Info("webhook endpoint failing", "endpoint", *ep, "event_id", a.EventID,
-			"status_code", a.StatusCode, "error", a.Error, "next_attempt_at", to.NextAttemptAt)
+			"status_code", a.StatusCode, "err", a.Error, "next_attempt_at", to.NextAttemptAt)
 	case to.Status == Failing:
 		log.Debug("webhook delivery failed again", "endpoint", *ep, "event_id", a.EventID,
-			"attempts", to.Attempts, "status_code", a.StatusCode, "error", a.Error, "next_attempt_at", to.NextAttemptAt)
+			"attempts", to.Attempts, "status_code", a.StatusCode, "err", a.Error, "next_attempt_at", to.NextAttemptAt)
 	case to.Status == Active && from.Status == Failing:
 		log.Info("webhook endpoint recovered", "endpoint", *ep, "event_id", a.EventID,
 			"failed_attempts", from.Attempts, "failing_for", a.End().Sub(from.FailingSince))

@@ -557,7 +557,7 @@ func (s *Source) Full(ctx context.Context) (*connectors.Snapshot, json.RawMessag
 	s.log.LogAttrs(ctx, slog.LevelDebug, "google listing",
 		slog.Int("users", len(snap.Users)), slog.Int("groups", len(snap.Groups)), slog.Int("skipped", len(snap.Skipped)),
 		slog.Int64("requests", u.Requests-before.Requests), slog.Int64("throttled", u.Throttled-before.Throttled),
-		slog.Duration("took", time.Since(start)))
+		slog.Float64("duration", time.Since(start).Seconds()))
 	return snap, nil, nil
 }
 

@@ -151,7 +151,7 @@ func (s *Source) connect(ctx context.Context) (*session, error) {
 		}
 		sess, err := s.dialOne(ctx, u)
 		if err != nil {
-			s.log.Warn("ldap: server unavailable, trying the next", "url", u, "error", err)
+			s.log.Warn("ldap: server unavailable, trying the next", "url", u, "err", err)
 			errs = append(errs, err)
 			continue
 		}

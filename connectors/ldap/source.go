@@ -192,7 +192,7 @@ func (s *Source) withSession(ctx context.Context, fn func(*session) error) error
 		if !isNetworkErr(err) && !sess.conn.IsClosing() {
 			return err
 		}
-		s.log.Warn("ldap: connection failed during poll; reconnecting", "url", sess.url, "error", err)
+		s.log.Warn("ldap: connection failed during poll; reconnecting", "url", sess.url, "err", err)
 		s.drop(sess)
 	}
 	return err
@@ -250,8 +250,8 @@ func (s *Source) full(ctx context.Context, sess *session) (*connectors.Snapshot,
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	s.log.Info("ldap: full listing", "url", sess.url, "users", len(snap.Users), "groups", len(snap.Groups),
-		"skipped", len(snap.Skipped), "cursor", cur.Kind, "took", s.now().Sub(start).Round(time.Millisecond))
+	s.log.Debug("ldap: full listing", "url", sess.url, "users", len(snap.Users), "groups", len(snap.Groups),
+		"skipped", len(snap.Skipped), "cursor", cur.Kind, "duration", s.now().Sub(start).Seconds())
 	return snap, raw, idx, nil
 }
 
@@ -273,7 +273,7 @@ func (s *Source) startCursor(ctx context.Context, sess *session) (cursorData, er
 				return cursorData{}, err
 			}
 			s.log.Warn("ldap: DirSync not permitted for the service account (needs \"Replicating Directory Changes\"); using uSNChanged polling",
-				"error", err)
+				"err", err)
 		}
 		dse, err := readRootDSE(sess.conn)
 		if err != nil {
@@ -297,7 +297,7 @@ func (s *Source) startCursor(ctx context.Context, sess *session) (cursorData, er
 		if ctx.Err() != nil || isNetworkErr(err) {
 			return cursorData{}, err
 		}
-		s.log.Warn("ldap: sync (RFC 4533) refused; using modifyTimestamp polling", "error", err)
+		s.log.Warn("ldap: sync (RFC 4533) refused; using modifyTimestamp polling", "err", err)
 	}
 	return cursorData{Kind: KindTimestamp, BaseUUID: base}, nil
 }

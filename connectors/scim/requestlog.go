@@ -61,20 +61,18 @@ func (s *Server) observe(r *http.Request, dirID string, known bool, resource str
 		s.opt.Metrics.SCIMRequests.WithLabelValues(r.Method, res, metrics.StatusClass(rec.status)).Inc()
 		s.opt.Metrics.SCIMDuration.WithLabelValues(r.Method, res).Observe(d.Seconds())
 	}
+	s.logRequest(r, dirID, known, rec, d)
 	if !known {
 		return // never log requests that did not authenticate against a directory
 	}
 	entry := store.SCIMRequest{
-		DirectoryID: dirID, At: start.UTC(), Method: r.Method, Path: r.URL.RequestURI(), Status: rec.status,
+		DirectoryID: dirID, At: start.UTC(), Method: r.Method, Path: redactQuery(r.URL), Status: rec.status,
 		Duration: d, Error: rec.detail, Body: redactBody(body, s.opt.RequestLogBody),
 	}
 	select {
 	case s.reqLog <- entry:
 	default:
 		s.dropped.Add(1)
-	}
-	if rec.status >= 500 {
-		s.log.Error("scim request failed", "directory", dirID, "method", r.Method, "path", r.URL.Path, "status", rec.status, "detail", rec.detail)
 	}
 }
 

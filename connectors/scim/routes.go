@@ -13,8 +13,9 @@ import (
 // the request log.
 type recorder struct {
 	http.ResponseWriter
-	status int
-	detail string
+	status    int
+	detail    string
+	requestID string
 }
 
 func (r *recorder) WriteHeader(code int) {
@@ -39,7 +40,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(parts) > 2 {
 		id = parts[2]
 	}
-	rec := &recorder{ResponseWriter: w, status: 200}
+	rec := &recorder{ResponseWriter: w, status: 200, requestID: requestID(r)}
+	rec.Header().Set("X-Request-Id", rec.requestID)
 	var body []byte
 	var serr *scimError
 	dir := s.authenticate(r, dirID)

@@ -56,6 +56,17 @@ func Start(t testing.TB, m Mode, mutate ...func(*config.Config)) *Roster {
 // StartHooked is Start with a hook that may adjust the app before it runs.
 func StartHooked(t testing.TB, m Mode, hook func(*app.App), mutate ...func(*config.Config)) *Roster {
 	t.Helper()
+	return start(t, m, hook, nil, mutate...)
+}
+
+// StartLogged is Start with every line roster logs going to log.
+func StartLogged(t testing.TB, m Mode, log *slog.Logger, mutate ...func(*config.Config)) *Roster {
+	t.Helper()
+	return start(t, m, nil, log, mutate...)
+}
+
+func start(t testing.TB, m Mode, hook func(*app.App), log *slog.Logger, mutate ...func(*config.Config)) *Roster {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
@@ -70,11 +81,13 @@ func StartHooked(t testing.TB, m Mode, hook func(*app.App), mutate ...func(*conf
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	level := slog.LevelWarn
-	if os.Getenv("ROSTER_TEST_LOG") != "" {
-		level = slog.LevelDebug
+	if log == nil {
+		level := slog.LevelWarn
+		if os.Getenv("ROSTER_TEST_LOG") != "" {
+			level = slog.LevelDebug
+		}
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, cfg, log)
 	if err != nil {

@@ -268,3 +268,14 @@ func sourceResource(u connectors.User) json.RawMessage {
 	b, _ := json.Marshal(r)
 	return b
 }
+
+// count adds what the plan wrote to the poll's result.
+func (pl *pollPlan) count(res *Result) {
+	res.Users += len(pl.changedUsers) + len(pl.newUsers) + len(pl.deleteUsers)
+	res.Groups += len(pl.putGroups) + len(pl.deleteGroups)
+	res.Memberships += len(pl.newGroupRows)
+	for _, mc := range pl.memberChanges {
+		res.Memberships += len(mc.add) + len(mc.remove)
+	}
+	res.Skipped += len(pl.skipped)
+}

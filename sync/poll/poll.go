@@ -54,43 +54,72 @@ var errHeld = errors.New("held by the deletion guard")
 // failed or partial read changes nothing but the directory's state; a poll
 // that would remove too many members is held for review.
 func (p *Poller) Poll(ctx context.Context, dirID string) error {
+	_, err := p.Run(ctx, dirID)
+	return err
+}
+
+// Result says what a poll did: the job's log line shows it.
+type Result struct {
+	TeamID string
+	Type   string // the directory type
+	Kind   string // full or incremental
+	// Held says the deletion guard held the poll back; WouldRemove of
+	// Active members would have left.
+	Held                bool
+	WouldRemove, Active int
+	// What the poll wrote to the mirror: users added, changed or deleted;
+	// groups added, renamed or deleted; direct memberships added or
+	// removed. Skipped counts entries the source had that roster cannot
+	// take (no email, ...).
+	Users, Groups, Memberships, Skipped int
+	// Usage is what the source was asked, for sources that count it.
+	Usage *connectors.Usage
+	// ConsecutiveFailures and NextPollAt are set after a failed poll:
+	// the schedule waits until then.
+	ConsecutiveFailures int
+	NextPollAt          *time.Time
+}
+
+// Run is Poll, also saying what the poll did.
+func (p *Poller) Run(ctx context.Context, dirID string) (Result, error) {
+	var res Result
 	dir, err := p.Store.GetDirectory(ctx, dirID)
 	if err != nil {
-		return fmt.Errorf("poll %s: %w", dirID, err)
+		return res, fmt.Errorf("poll %s: %w", dirID, err)
 	}
+	res.TeamID, res.Type = dir.TeamID, dir.Type
 	typ, ok := p.Types[dir.Type]
 	if !ok {
-		return fmt.Errorf("poll %s (%s): %w", dirID, dir.Type, ErrNotPolled)
+		return res, fmt.Errorf("poll %s (%s): %w", dirID, dir.Type, ErrNotPolled)
 	}
 	log := p.logger().With("directory", dirID, "type", dir.Type)
 	if dir.State != store.StateNeedsReview {
 		p.setState(ctx, dir, store.StateSyncing)
 	}
 	start := time.Now()
-	var usage *connectors.Usage
-	kind, err := p.poll(ctx, dir, typ, log, &usage)
+	kind, err := p.poll(ctx, dir, typ, log, &res)
+	res.Kind = kind
 	p.observe(dir.Type, kind, start, err)
-	lp := lastPoll(kind, start, usage, err)
+	lp := lastPoll(kind, start, res.Usage, err)
 	if err != nil && !errors.Is(err, errHeld) {
 		p.backOff(&lp, dir, typ)
-		log = log.With("consecutive_failures", lp.ConsecutiveFailures, "next_poll_at", lp.NextPollAt)
+		res.ConsecutiveFailures, res.NextPollAt = lp.ConsecutiveFailures, lp.NextPollAt
 	}
 	p.recordPoll(ctx, dirID, lp)
 	if errors.Is(err, errHeld) {
-		return nil
+		res.Held = true
+		return res, nil
 	}
 	if err != nil {
-		log.Warn("poll failed", "kind", kind, "err", err)
 		p.recordFailure(ctx, dirID, err)
-		return fmt.Errorf("poll %s: %w", dirID, err)
+		return res, fmt.Errorf("poll %s: %w", dirID, err)
 	}
-	log.Info("poll done", "kind", kind, "duration", time.Since(start))
 	if p.Trigger != nil {
 		if err := p.Trigger(ctx, dirID); err != nil {
 			log.Warn("trigger reconcile after poll", "err", err)
 		}
 	}
-	return nil
+	return res, nil
 }
 
 func (p *Poller) observe(dirType, kind string, start time.Time, err error) {
@@ -240,7 +269,7 @@ func (l listing) needsWholeMirror() bool { return l.snap != nil || l.delta.Prese
 // listing to ask for: what changed since the cursor when the source can
 // say and the last full listing is recent enough (full_sync_every), else
 // everything. It returns the kind of poll it ran, for metrics.
-func (p *Poller) poll(ctx context.Context, dir *store.Directory, typ connectors.Type, log *slog.Logger, usage **connectors.Usage) (string, error) {
+func (p *Poller) poll(ctx context.Context, dir *store.Directory, typ connectors.Type, log *slog.Logger, res *Result) (string, error) {
 	cfg, err := typ.Load(dir.Settings)
 	if err != nil {
 		return "full", err
@@ -255,7 +284,7 @@ func (p *Poller) poll(ctx context.Context, dir *store.Directory, typ connectors.
 	if m, ok := src.(connectors.Meter); ok {
 		defer func() {
 			u := m.Usage()
-			*usage = &u
+			res.Usage = &u
 			p.observeUsage(dir.Type, u)
 		}()
 	}
@@ -267,7 +296,7 @@ func (p *Poller) poll(ctx context.Context, dir *store.Directory, typ connectors.
 		case err == nil && delta == nil:
 			return "incremental", errors.New("source returned no delta and no error")
 		case err == nil:
-			return "incremental", p.apply(ctx, dir, guard, listing{delta: delta, cursor: cursor})
+			return "incremental", p.apply(ctx, dir, guard, listing{delta: delta, cursor: cursor}, res)
 		case !errors.Is(err, connectors.ErrResync):
 			return "incremental", err
 		}
@@ -280,7 +309,7 @@ func (p *Poller) poll(ctx context.Context, dir *store.Directory, typ connectors.
 	if snap == nil {
 		return "full", errors.New("source returned no snapshot and no error")
 	}
-	return "full", p.apply(ctx, dir, guard, listing{snap: snap, cursor: cursor})
+	return "full", p.apply(ctx, dir, guard, listing{snap: snap, cursor: cursor}, res)
 }
 
 // guardOf is the deletion guard the directory's settings ask for.
@@ -299,7 +328,7 @@ func fullDue(dir *store.Directory, every time.Duration, now time.Time) bool {
 
 // apply takes one listing into the mirror: load what the mirror holds of
 // it, plan the difference, let the deletion guard decide, write.
-func (p *Poller) apply(ctx context.Context, dir *store.Directory, guard rules.Guard, l listing) error {
+func (p *Poller) apply(ctx context.Context, dir *store.Directory, guard rules.Guard, l listing, res *Result) error {
 	cur, err := p.loadMirror(ctx, dir.ID, l)
 	if err != nil {
 		return fmt.Errorf("read mirror: %w", err)
@@ -313,9 +342,14 @@ func (p *Poller) apply(ctx context.Context, dir *store.Directory, guard rules.Gu
 	_ = json.Unmarshal(dir.Review, &review)
 	approved := dir.State == store.StateNeedsReview && review.Approved
 	if guard.Holds(len(pl.leaving), active) && !approved {
+		res.WouldRemove, res.Active = len(pl.leaving), active
 		return p.hold(ctx, dir, cur, pl.leaving, active, guard)
 	}
-	return p.write(ctx, dir, pl, l, approved)
+	if err := p.write(ctx, dir, pl, l, approved); err != nil {
+		return err
+	}
+	pl.count(res)
+	return nil
 }
 
 func cursorKind(c json.RawMessage) string {

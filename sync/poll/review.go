@@ -66,7 +66,6 @@ func (p *Poller) hold(ctx context.Context, dir *store.Directory, cur *mirrorStat
 	if p.Metrics != nil && !wasHeld {
 		p.Metrics.DeletionGuardHolds.WithLabelValues(dir.Type, metrics.GuardPoll).Inc()
 	}
-	p.logger().Warn("poll held by the deletion guard", "directory", dir.ID, "would_remove", len(leaving), "active", active)
 	return errHeld
 }
 

@@ -18,6 +18,7 @@ func (r *Reconciler) full(ctx context.Context, dirID string) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	res.TeamID, res.Type = dir.TeamID, dir.Type
 	team, err := r.Store.GetTeam(ctx, dir.TeamID)
 	if err != nil {
 		return res, err
@@ -58,7 +59,8 @@ func (r *Reconciler) full(ctx context.Context, dirID string) (Result, error) {
 		return res, err
 	}
 	r.observeGuard(locked, guard)
-	res.Changes, res.Pending = len(changes.Events), len(items)
+	res.Pending = len(items)
+	res.counted(changes, guard)
 	r.afterApply(dirID, dir.Type, items, changes.Events)
 	return res, nil
 }

@@ -217,5 +217,4 @@ func (r *Reconciler) observeGuard(dir *store.Directory, g *scimGuard) {
 	if r.Metrics != nil {
 		r.Metrics.DeletionGuardHolds.WithLabelValues(dir.Type, metrics.GuardSCIM).Inc()
 	}
-	r.logger().Warn("SCIM removals held by the deletion guard", "directory", dir.ID, "recent_removals", g.recent)
 }

@@ -38,8 +38,7 @@ func (r *Reconciler) incrementalChunks(ctx context.Context, dirID string) (Resul
 		if res.Mode != "none" {
 			total.Mode = res.Mode
 		}
-		total.Changes += res.Changes
-		total.Pending += res.Pending
+		total.add(res)
 		if !more {
 			break
 		}
@@ -55,7 +54,7 @@ func (r *Reconciler) incremental(ctx context.Context, dirID string, maxItems int
 	var (
 		dir     *store.Directory
 		pending *pendingSet
-		events  []store.Event
+		changes *store.RosterChanges
 		guard   *scimGuard
 	)
 	err = r.Store.WithTx(ctx, func(tx *store.Tx) error {
@@ -81,7 +80,7 @@ func (r *Reconciler) incremental(ctx context.Context, dirID string, maxItems int
 		if guard, err = decide(ctx, tx, dir, p, now); err != nil {
 			return err
 		}
-		changes := p.changes()
+		changes = p.changes()
 		r.beforeApply(dirID)
 		if err := apply(ctx, tx, team.ID, dirID, changes, pending.items); err != nil {
 			return err
@@ -89,7 +88,6 @@ func (r *Reconciler) incremental(ctx context.Context, dirID string, maxItems int
 		if err := settle(ctx, tx, dir, guard, changes, now); err != nil {
 			return err
 		}
-		events = changes.Events
 		return nil
 	})
 	if err != nil {
@@ -98,11 +96,18 @@ func (r *Reconciler) incremental(ctx context.Context, dirID string, maxItems int
 	r.observeGuard(dir, guard)
 	// A run with nothing pending is a successful reconcile too: it
 	// updates the directory's last-reconcile time.
-	r.afterApply(dirID, dir.Type, pending.items, events)
-	if len(pending.items) == 0 {
-		return Result{Mode: "none"}, false, nil
+	var events []store.Event
+	if changes != nil {
+		events = changes.Events
 	}
-	return Result{Mode: "incremental", Changes: len(events), Pending: len(pending.items)}, pending.more, nil
+	r.afterApply(dirID, dir.Type, pending.items, events)
+	res = Result{Mode: "none", TeamID: dir.TeamID, Type: dir.Type}
+	if len(pending.items) == 0 {
+		return res, false, nil
+	}
+	res.Mode, res.Pending = "incremental", len(pending.items)
+	res.counted(changes, guard)
+	return res, pending.more, nil
 }
 
 // pendingSet is one chunk of a directory's pending items and the members

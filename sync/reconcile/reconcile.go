@@ -45,6 +45,33 @@ type Result struct {
 	Mode    string // "incremental", "full" or "none"
 	Changes int    // roster events written
 	Pending int    // pending items consumed
+	// TeamID and Type are the directory's, once it was read.
+	TeamID, Type string
+	// Members counts roster members added, updated or removed; Groups
+	// roster groups added, renamed or removed.
+	Members, Groups int
+	// Held says the SCIM deletion guard held removals back.
+	Held bool
+}
+
+// add sums the counts of one chunk of a run into r.
+func (r *Result) add(c Result) {
+	r.Changes += c.Changes
+	r.Pending += c.Pending
+	r.Members += c.Members
+	r.Groups += c.Groups
+	r.Held = r.Held || c.Held
+	if c.TeamID != "" {
+		r.TeamID, r.Type = c.TeamID, c.Type
+	}
+}
+
+// counted fills the counts of the changes a run wrote.
+func (r *Result) counted(c *store.RosterChanges, g *scimGuard) {
+	r.Changes += len(c.Events)
+	r.Members += len(c.UpsertMembers) + len(c.DeleteMembers)
+	r.Groups += len(c.UpsertGroups) + len(c.DeleteGroups)
+	r.Held = r.Held || (g != nil && g.tripped)
 }
 
 // Reconcile applies what is pending for one directory. A directory marked
