@@ -46,6 +46,7 @@ type Browser struct {
 	ctx         context.Context // the browser's chromedp context
 	axe         string          // axe.min.js source
 	screenshots string          // folder for Screenshot
+	clipboard   sync.Mutex      // held by Copy: the clipboard is the browser's, not a page's
 }
 
 // Start runs headless Chromium for the test t and its subtests; it stops
@@ -562,10 +563,28 @@ func (p *Page) poll(cond func() (bool, string)) (string, bool) {
 	}
 }
 
-// Clipboard reads the clipboard's text, as the page's origin sees it.
-func (p *Page) Clipboard() string {
+// Copy clicks sel (a copy button) and returns the text it put on the
+// clipboard. The clipboard is one for the whole browser, shared by every
+// page and incognito context, so Copy holds it from before the click until
+// it has read what the click wrote: parallel tests cannot read each other's
+// copies.
+func (p *Page) Copy(sel string) string {
 	p.t.Helper()
-	return Eval[string](p, `navigator.clipboard.readText()`)
+	p.b.clipboard.Lock()
+	defer p.b.clipboard.Unlock()
+	const sentinel = "\x00roster-browser-test-clipboard"
+	Eval[bool](p, `navigator.clipboard.writeText(`+jsString(sentinel)+`).then(() => true)`)
+	p.Click(sel)
+	var got string
+	p.wait("the clipboard to change after clicking "+sel, func() (bool, string) {
+		v, err := tryEval[string](p, `navigator.clipboard.readText()`)
+		if err != nil {
+			return false, err.Error()
+		}
+		got = v
+		return v != sentinel, "unchanged"
+	})
+	return got
 }
 
 // Cookie is the named cookie the browser holds for the page's base URL

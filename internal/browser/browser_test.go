@@ -3,6 +3,7 @@ package browser_test
 import (
 	"bytes"
 	"fmt"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -29,7 +30,7 @@ func site() http.Handler {
 	mux.HandleFunc("/good", func(w http.ResponseWriter, r *http.Request) {
 		http.SetCookie(w, &http.Cookie{Name: "sess", Value: "s3cret", HttpOnly: true, SameSite: http.SameSiteStrictMode, Path: "/"})
 		page(`<h1>Good</h1>
-			<p>Token: <code id="tok">abc-123</code> <button type="button" class="copy" data-copy-target="tok">Copy</button></p>
+			<p>Token: <code id="tok">`+tok(r)+`</code> <button type="button" class="copy" data-copy-target="tok">Copy</button></p>
 			<label for="name">Name</label> <input id="name" name="name" value="old">
 			<label for="mode">Mode</label> <select id="mode"><option value="a">A</option><option value="b">B</option></select>
 			<p id="changed"></p>
@@ -65,6 +66,14 @@ func site() http.Handler {
 	return mux
 }
 
+// tok is the token /good shows: ?tok= or abc-123.
+func tok(r *http.Request) string {
+	if v := r.URL.Query().Get("tok"); v != "" {
+		return html.EscapeString(v)
+	}
+	return "abc-123"
+}
+
 func TestBrowser(t *testing.T) {
 	b := browser.Start(t)
 	srv := httptest.NewServer(site())
@@ -88,11 +97,10 @@ func TestBrowser(t *testing.T) {
 		p.Select("#mode", "b")
 		p.WaitText("#changed", "mode b")
 
-		p.Click("button.copy")
-		p.WaitText("button.copy", "Copied")
-		if got := p.Clipboard(); got != "abc-123" {
+		if got := p.Copy("button.copy"); got != "abc-123" {
 			t.Errorf("clipboard = %q, want abc-123", got)
 		}
+		p.WaitText("button.copy", "Copied")
 
 		c := p.Cookie("sess")
 		if c == nil || c.Value != "s3cret" || !c.HTTPOnly {
@@ -123,6 +131,21 @@ func TestBrowser(t *testing.T) {
 		p.Select("#mode", "b")
 		if got := p.Text("#changed"); got != "" {
 			t.Errorf("the page's script ran with scripts disabled: #changed = %q", got)
+		}
+	})
+
+	t.Run("CopiesInParallelPagesDoNotMix", func(t *testing.T) {
+		for _, v := range []string{"first", "second", "third"} {
+			t.Run(v, func(t *testing.T) {
+				t.Parallel()
+				p := b.NewPage(t, srv.URL)
+				p.Go("/good?tok=" + v)
+				for range 5 {
+					if got := p.Copy("button.copy"); got != v {
+						t.Errorf("copied %q, want %q", got, v)
+					}
+				}
+			})
 		}
 	})
 

@@ -392,11 +392,10 @@ func browserWizard(t *testing.T, w *web) {
 	}
 	for _, c := range []struct{ id, want string }{{"scim-base-url", baseURL}, {"scim-token", token}} {
 		btn := fmt.Sprintf(`button.copy[data-copy-target="%s"]`, c.id)
-		p.Click(btn)
-		p.WaitText(btn, "Copied")
-		if got := p.Clipboard(); got != c.want {
+		if got := p.Copy(btn); got != c.want {
 			t.Errorf("copy %s: clipboard %q, want the displayed %q", c.id, got, c.want)
 		}
+		p.WaitText(btn, "Copied")
 	}
 	for _, id := range []string{"#idp-okta", "#idp-entra", "#idp-onelogin", "#idp-jumpcloud", "#idp-google"} {
 		p.WaitFor("section#idp-instructions details" + id)
