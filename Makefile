@@ -1,7 +1,7 @@
 # roster: common tasks. `make run` serves roster embedded; `make test` runs the tests.
 GO ?= go
 
-.PHONY: run build test test-short vet fmt fuzz bench docker
+.PHONY: run build test test-short vet fmt fuzz bench docker screenshots
 
 run:
 	$(GO) run ./cmd/roster serve
@@ -27,6 +27,15 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./sync/reconcile/ ./queue/
+
+# Screenshots of every screen of the web page, taken by the browser tests in
+# a real Chromium on the embedded engine, into docs/screenshots.
+screenshots:
+	bash .ci/install-browser.sh
+	ROSTER_TEST_CHROMIUM=/usr/bin/chromium \
+	ROSTER_TEST_AXE=$(CURDIR)/.ci/cache/node_modules/axe-core/axe.min.js \
+	ROSTER_SCREENSHOTS=$(CURDIR)/docs/screenshots \
+	$(GO) test -count=1 -run 'TestBrowserPage/embedded' ./internal/e2e/
 
 docker:
 	docker build -t roster .
