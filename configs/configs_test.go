@@ -15,54 +15,19 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/roster-dev/roster/internal/testenv"
+	"github.com/roster-dev/roster/metrics"
 )
 
-// series are the metric names of issue 15's metrics spec, with their type;
-// a histogram also stands for its _bucket, _sum and _count series. up is
-// Prometheus's own.
-var series = map[string]string{
-	"up": "gauge",
-
-	"roster_directories":                                         "gauge",
-	"roster_directories_pending_changes":                         "gauge",
-	"roster_directories_oldest_pending_change_timestamp_seconds": "gauge",
-	"roster_directories_oldest_success_timestamp_seconds":        "gauge",
-	"roster_directories_backing_off":                             "gauge",
-	"roster_directory_metrics_refresh_timestamp_seconds":         "gauge",
-
-	"roster_directory_state":                                    "gauge",
-	"roster_directory_pending_changes":                          "gauge",
-	"roster_directory_oldest_pending_change_timestamp_seconds":  "gauge",
-	"roster_directory_last_success_timestamp_seconds":           "gauge",
-	"roster_directory_poll_backoff_seconds":                     "gauge",
-	"roster_directory_poll_consecutive_failures":                "gauge",
-	"roster_sync_lag_seconds":                                   "histogram",
-	"roster_reconcile_last_success_timestamp_seconds":           "gauge",
-	"roster_poll_last_success_timestamp_seconds":                "gauge",
-	"roster_reconciles_total":                                   "counter",
-	"roster_reconcile_duration_seconds":                         "histogram",
-	"roster_changes_applied_total":                              "counter",
-	"roster_queue_depth":                                        "gauge",
-	"roster_queue_tasks_total":                                  "counter",
-	"roster_queue_task_duration_seconds":                        "histogram",
-	"roster_queue_task_wait_seconds":                            "histogram",
-	"roster_scim_requests_total":                                "counter",
-	"roster_scim_request_duration_seconds":                      "histogram",
-	"roster_polls_total":                                        "counter",
-	"roster_poll_duration_seconds":                              "histogram",
-	"roster_poll_requests_total":                                "counter",
-	"roster_poll_pages_total":                                   "counter",
-	"roster_poll_items_total":                                   "counter",
-	"roster_poll_throttled_total":                               "counter",
-	"roster_poll_retries_total":                                 "counter",
-	"roster_deletion_guard_holds_total":                         "counter",
-	"roster_webhook_deliveries_total":                           "counter",
-	"roster_webhook_delivery_lag_seconds":                       "histogram",
-	"roster_webhook_endpoints":                                  "gauge",
-	"roster_webhook_oldest_undelivered_event_timestamp_seconds": "gauge",
-	"roster_webhook_endpoints_disabled_total":                   "counter",
-	"roster_api_requests_total":                                 "counter",
-}
+// series are the metric families roster exports (metrics.Catalog), with
+// their type; a histogram also stands for its _bucket, _sum and _count
+// series. up is Prometheus's own.
+var series = func() map[string]string {
+	m := map[string]string{"up": "gauge"}
+	for _, s := range metrics.Catalog {
+		m[s.Name] = s.Type
+	}
+	return m
+}()
 
 // alertNames are the alerts issue 15 fixes.
 var alertNames = []string{
