@@ -158,6 +158,13 @@ func (s *Server) directoryJSON(r *http.Request, d *store.Directory, counts *stor
 		out["counts"] = counts
 		out["users"], out["groups"], out["members"] = counts.Users, counts.Groups, counts.Members
 		out["pending_changes"] = counts.Pending
+		// lag_seconds: how long the oldest change not yet applied has
+		// waited; 0 when the roster is up to date.
+		lag := 0.0
+		if counts.OldestPending != nil {
+			lag = max(0, time.Since(*counts.OldestPending).Seconds())
+		}
+		out["oldest_pending_at"], out["lag_seconds"] = counts.OldestPending, lag
 	}
 	return out
 }

@@ -165,18 +165,24 @@ type DirectoryCounts struct {
 	Groups      int `json:"groups"`
 	Members     int `json:"members"`
 	Pending     int `json:"pending_changes"`
+	// OldestPending is when the oldest change not yet applied was
+	// observed; nil when none is waiting.
+	OldestPending *time.Time `json:"oldest_pending_at"`
 }
 
 // CountDirectory counts a directory's mirror and roster rows.
 func (r *reads) CountDirectory(ctx context.Context, id string) (DirectoryCounts, error) {
 	var c DirectoryCounts
+	var oldest sql.NullInt64
 	err := r.on.queryRow(ctx, `SELECT
 		(SELECT COUNT(*) FROM mirror_users WHERE directory_id = ?),
 		(SELECT COUNT(*) FROM mirror_users WHERE directory_id = ? AND active),
 		(SELECT COUNT(*) FROM mirror_groups WHERE directory_id = ?),
 		(SELECT COUNT(*) FROM members WHERE directory_id = ?),
-		(SELECT COUNT(*) FROM dirty WHERE directory_id = ?)`, id, id, id, id, id).
-		Scan(&c.Users, &c.ActiveUsers, &c.Groups, &c.Members, &c.Pending)
+		(SELECT COUNT(*) FROM dirty WHERE directory_id = ?),
+		(SELECT MIN(observed_at) FROM dirty WHERE directory_id = ?)`, id, id, id, id, id, id).
+		Scan(&c.Users, &c.ActiveUsers, &c.Groups, &c.Members, &c.Pending, &oldest)
+	c.OldestPending = nullTime(oldest)
 	return c, err
 }
 

@@ -30,6 +30,16 @@ var funcs = template.FuncMap{
 	"checked":      func(m map[string]string, k string) bool { return m[k] != "" },
 	"ms":           func(f float64) string { return formatMS(f) },
 	"plans":        func() []string { return teamPlans },
+	"age":          formatAge,
+}
+
+// formatAge writes a wait in seconds as a rounded duration ("3s", "4m10s").
+func formatAge(seconds float64) string {
+	d := time.Duration(seconds * float64(time.Second))
+	if d < time.Second {
+		return "under a second"
+	}
+	return d.Round(time.Second).String()
 }
 
 // teamPlans are the plans POST /teams accepts.

@@ -66,6 +66,8 @@ type directory struct {
 		Members int `json:"members"`
 		Pending int `json:"pending_changes"`
 	} `json:"counts"`
+	// LagSeconds is how long the oldest change not yet applied has waited.
+	LagSeconds float64 `json:"lag_seconds"`
 }
 
 // Label names the directory for the admin.

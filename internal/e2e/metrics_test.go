@@ -77,6 +77,11 @@ func TestMetricsAfterTraffic(t *testing.T) {
 				return pending >= 1 && oldest > 0 && oldest <= unix(created) && dirPending >= 1 && dirOldest == oldest && active >= 1,
 					fmt.Sprintf("pending %v since %v (directory: %v since %v), realtime active %v", pending, oldest, dirPending, dirOldest, active)
 			})
+			// The admin API's directory shows the same wait.
+			got := r.MustAdmin(200, "GET", "/teams/"+d.TeamID+"/directories/"+d.ID, nil)
+			if got["pending_changes"].(float64) < 1 || got["oldest_pending_at"] == nil || got["lag_seconds"].(float64) <= 0 {
+				t.Fatalf("directory while a change waits: pending %v, oldest %v, lag %v; want a wait", got["pending_changes"], got["oldest_pending_at"], got["lag_seconds"])
+			}
 			hold.on.Store(false)
 			close(hold.release)
 
@@ -91,6 +96,9 @@ func TestMetricsAfterTraffic(t *testing.T) {
 						last >= unix(created) && tasks > s0.value("roster_queue_tasks_total", "type", "reconcile", "result", "success"),
 					fmt.Sprintf("pending %v since %v (directory %v), lag samples %v, last reconcile %v, reconcile tasks %v", pending, oldest, dirPending, lag, last, tasks)
 			})
+			if got := r.MustAdmin(200, "GET", "/teams/"+d.TeamID+"/directories/"+d.ID, nil); got["oldest_pending_at"] != nil || got["lag_seconds"].(float64) != 0 {
+				t.Fatalf("directory once applied: oldest %v, lag %v; want none and 0", got["oldest_pending_at"], got["lag_seconds"])
+			}
 			for _, c := range []struct {
 				name   string
 				labels []string
