@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -24,7 +23,7 @@ var directoryStates = []string{store.StateSyncing, store.StateOK, store.StateErr
 // DirectoryStore is what the directory gauges are read from.
 type DirectoryStore interface {
 	DirectoryAggregates(ctx context.Context) (store.DirectoryAggregates, error)
-	DirectoryMetrics(ctx context.Context) ([]store.DirectoryMetric, error)
+	DirectoryStatuses(ctx context.Context, f store.StatusFilter) ([]store.DirectoryStatus, error)
 }
 
 // DirectoryOptions configure a DirectoryCollector.
@@ -165,9 +164,9 @@ func (c *DirectoryCollector) read(ctx context.Context) (*snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read directory aggregates: %w", err)
 	}
-	var per []store.DirectoryMetric
+	var per []store.DirectoryStatus
 	if c.opt.PerDirectory {
-		if per, err = c.store.DirectoryMetrics(ctx); err != nil {
+		if per, err = c.store.DirectoryStatuses(ctx, store.StatusFilter{}); err != nil {
 			return nil, fmt.Errorf("read directory metrics: %w", err)
 		}
 	}
@@ -203,16 +202,24 @@ func (c *DirectoryCollector) read(ctx context.Context) (*snapshot, error) {
 	}
 
 	for _, d := range per {
-		l := []string{d.ID, d.TeamID, d.Type}
+		l := []string{d.DirectoryID, d.TeamID, d.Type}
 		add(descState, 1, append(l, d.State)...)
 		add(descPending, float64(d.Pending), l...)
-		add(descOldest, unixSeconds(d.OldestPending), l...)
+		oldest := 0.0
+		if d.Pending > 0 && d.OldestPending != nil {
+			oldest = unixSeconds(*d.OldestPending)
+		}
+		add(descOldest, oldest, l...)
 		if d.LastSyncAt != nil {
 			add(descLastOK, unixSeconds(*d.LastSyncAt), l...)
 		}
 		if len(d.LastPoll) > 0 { // polled directories only
-			failures, wait := pollBackoff(d.LastPoll, now)
-			add(descBackoff, wait.Seconds(), l...)
+			failures, next := d.PollFailures()
+			wait := 0.0
+			if next != nil && next.After(now) {
+				wait = next.Sub(now).Seconds()
+			}
+			add(descBackoff, wait, l...)
 			add(descFailing, float64(failures), l...)
 		}
 	}
@@ -225,21 +232,4 @@ func unixSeconds(t time.Time) float64 {
 		return 0
 	}
 	return float64(t.UnixNano()) / 1e9
-}
-
-// pollBackoff reads the backoff the poller keeps in a directory's last_poll
-// JSON (sync/poll.LastPoll; read here by field name, since poll imports
-// this package).
-func pollBackoff(lastPoll json.RawMessage, now time.Time) (failures int, wait time.Duration) {
-	var lp struct {
-		ConsecutiveFailures int        `json:"consecutive_failures"`
-		NextPollAt          *time.Time `json:"next_poll_at"`
-	}
-	if json.Unmarshal(lastPoll, &lp) != nil {
-		return 0, 0
-	}
-	if lp.ConsecutiveFailures > 0 && lp.NextPollAt != nil && lp.NextPollAt.After(now) {
-		wait = lp.NextPollAt.Sub(now)
-	}
-	return lp.ConsecutiveFailures, wait
 }

@@ -21,7 +21,7 @@ import (
 type fakeDirStore struct {
 	mu    sync.Mutex
 	agg   store.DirectoryAggregates
-	per   []store.DirectoryMetric
+	per   []store.DirectoryStatus
 	err   error
 	reads int
 }
@@ -33,7 +33,7 @@ func (f *fakeDirStore) DirectoryAggregates(context.Context) (store.DirectoryAggr
 	return f.agg, f.err
 }
 
-func (f *fakeDirStore) DirectoryMetrics(context.Context) ([]store.DirectoryMetric, error) {
+func (f *fakeDirStore) DirectoryStatuses(context.Context, store.StatusFilter) ([]store.DirectoryStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.per, f.err
@@ -171,9 +171,10 @@ func TestDirectoryCollectorSnapshot(t *testing.T) {
 
 func TestDirectoryCollectorPerDirectory(t *testing.T) {
 	synced := time.Unix(1700000100, 0)
-	f := &fakeDirStore{per: []store.DirectoryMetric{
-		{ID: "d1", TeamID: "t1", Type: "scim", State: "ok", LastSyncAt: &synced, Pending: 2, OldestPending: time.Unix(1700000000, 0)},
-		{ID: "d2", TeamID: "t1", Type: "ldap", State: "error",
+	oldest := time.Unix(1700000000, 0)
+	f := &fakeDirStore{per: []store.DirectoryStatus{
+		{DirectoryID: "d1", TeamID: "t1", Type: "scim", State: "ok", LastSyncAt: &synced, Pending: 2, OldestPending: &oldest},
+		{DirectoryID: "d2", TeamID: "t1", Type: "ldap", State: "error",
 			LastPoll: []byte(`{"consecutive_failures":3,"next_poll_at":"` + time.Now().Add(time.Hour).Format(time.RFC3339Nano) + `"}`)},
 	}}
 	c := metrics.NewDirectoryCollector(f, metrics.DirectoryOptions{PerDirectory: true})

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -91,46 +90,4 @@ func (s *Store) DirectoryAggregates(ctx context.Context) (DirectoryAggregates, e
 		return out, fmt.Errorf("pending changes by type: %w", err)
 	}
 	return out, nil
-}
-
-// DirectoryMetric is one directory as the per-directory gauges show it.
-type DirectoryMetric struct {
-	ID, TeamID, Type, State string
-	LastSyncAt              *time.Time
-	// LastPoll is the poller's record of the last poll (backoff included);
-	// empty for SCIM directories and before the first poll.
-	LastPoll      json.RawMessage
-	Pending       int
-	OldestPending time.Time // zero when nothing is pending
-}
-
-// DirectoryMetrics reads every directory with its pending changes, for the
-// opt-in per-directory gauges, in one query.
-func (s *Store) DirectoryMetrics(ctx context.Context) ([]DirectoryMetric, error) {
-	rows, err := s.query(ctx, `SELECT d.id, d.team_id, d.type, d.state, d.last_sync_at, d.last_poll, COALESCE(p.n, 0), COALESCE(p.oldest, 0)
-		FROM directories d LEFT JOIN (SELECT directory_id, COUNT(*) AS n, MIN(observed_at) AS oldest FROM dirty GROUP BY directory_id) p
-		ON p.directory_id = d.id ORDER BY d.id`)
-	if err != nil {
-		return nil, fmt.Errorf("directory metrics: %w", err)
-	}
-	defer rows.Close()
-	var out []DirectoryMetric
-	for rows.Next() {
-		var d DirectoryMetric
-		var lastSync sql.NullInt64
-		var lastPoll string
-		var oldest int64
-		if err := rows.Scan(&d.ID, &d.TeamID, &d.Type, &d.State, &lastSync, &lastPoll, &d.Pending, &oldest); err != nil {
-			return nil, fmt.Errorf("directory metrics: %w", err)
-		}
-		d.LastSyncAt = nullTime(lastSync)
-		if lastPoll != "" {
-			d.LastPoll = json.RawMessage(lastPoll)
-		}
-		if d.Pending > 0 {
-			d.OldestPending = fromMicros(oldest)
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
 }

@@ -61,22 +61,28 @@ func TestDirectoryAggregates(t *testing.T) {
 			t.Errorf("types (-want +got):\n%s", diff)
 		}
 
-		per, err := s.DirectoryMetrics(ctx)
+		per, err := s.DirectoryStatuses(ctx, store.StatusFilter{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(per) != len(dirs) {
-			t.Fatalf("DirectoryMetrics: %d rows, want %d", len(per), len(dirs))
+			t.Fatalf("DirectoryStatuses: %d rows, want %d", len(per), len(dirs))
 		}
-		byID := map[string]store.DirectoryMetric{}
+		byID := map[string]store.DirectoryStatus{}
 		for _, d := range per {
-			byID[d.ID] = d
+			byID[d.DirectoryID] = d
 		}
-		if d := byID["s2"]; d.Pending != 2 || !d.OldestPending.Equal(early) || d.TeamID != "t" || d.LastSyncAt == nil || !d.LastSyncAt.Equal(early) {
+		if d := byID["s2"]; d.Pending != 2 || d.OldestPending == nil || !d.OldestPending.Equal(early) || d.TeamID != "t" || d.LastSyncAt == nil || !d.LastSyncAt.Equal(early) {
 			t.Errorf("s2 = %+v, want 2 pending since %v, synced at %v", d, early, early)
 		}
-		if d := byID["l1"]; d.Pending != 0 || !d.OldestPending.IsZero() || d.State != store.StateError || string(d.LastPoll) != string(failing) {
+		if d := byID["l1"]; d.Pending != 0 || d.OldestPending != nil || d.State != store.StateError || string(d.LastPoll) != string(failing) {
 			t.Errorf("l1 = %+v", d)
+		}
+		if n, next := byID["l1"].PollFailures(); n != 2 || next == nil || !next.Equal(time.Date(2026, 1, 1, 0, 0, 4, 0, time.UTC)) {
+			t.Errorf("l1 poll failures = %d, next %v; want 2, 2026-01-01T00:00:04Z", n, next)
+		}
+		if n, next := byID["l2"].PollFailures(); n != 0 || next != nil {
+			t.Errorf("l2 (last poll ok) poll failures = %d, next %v; want none", n, next)
 		}
 		if d := byID["s3"]; d.LastSyncAt != nil || d.LastPoll != nil {
 			t.Errorf("s3 = %+v, want no sync and no poll", d)

@@ -181,30 +181,3 @@ func (r *reads) PendingItem(ctx context.Context, dirID, kind, objectID string) (
 	err := r.on.queryRow(ctx, "SELECT COUNT(*) FROM dirty WHERE directory_id = ? AND kind = ? AND object_id = ?", dirID, kind, objectID).Scan(&n)
 	return n > 0, err
 }
-
-// Pending is how many changes of a directory wait, and since when.
-type Pending struct {
-	Count  int
-	Oldest time.Time
-}
-
-// PendingCounts reports pending changes per directory.
-func (r *reads) PendingCounts(ctx context.Context) (map[string]Pending, error) {
-	rows, err := r.on.query(ctx, "SELECT directory_id, COUNT(*), MIN(observed_at) FROM dirty GROUP BY directory_id")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]Pending{}
-	for rows.Next() {
-		var id string
-		var p Pending
-		var at int64
-		if err := rows.Scan(&id, &p.Count, &at); err != nil {
-			return nil, err
-		}
-		p.Oldest = fromMicros(at)
-		out[id] = p
-	}
-	return out, rows.Err()
-}

@@ -149,6 +149,21 @@ type DirectoryStatus struct {
 	LastPoll json.RawMessage
 }
 
+// PollFailures reads the poller's backoff from LastPoll: the failed polls
+// in a row and, while they last, when the schedule polls again (nil when it
+// cannot say). It reads the two fields by name, as DirectoryAggregates'
+// backing-off count does, so every view of "backing off" agrees.
+func (d DirectoryStatus) PollFailures() (failures int, nextPollAt *time.Time) {
+	var lp struct {
+		ConsecutiveFailures int        `json:"consecutive_failures"`
+		NextPollAt          *time.Time `json:"next_poll_at"`
+	}
+	if len(d.LastPoll) == 0 || json.Unmarshal(d.LastPoll, &lp) != nil || lp.ConsecutiveFailures <= 0 {
+		return 0, nil
+	}
+	return lp.ConsecutiveFailures, lp.NextPollAt
+}
+
 // StatusFilter narrows DirectoryStatuses; empty fields match everything.
 // Team matches a team's id or its name.
 type StatusFilter struct {

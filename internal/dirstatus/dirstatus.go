@@ -8,11 +8,9 @@ package dirstatus
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/roster-dev/roster/store"
-	"github.com/roster-dev/roster/sync/poll"
 )
 
 // LongPending is how old a pending change must be for its directory to
@@ -85,9 +83,8 @@ func FromStatus(d store.DirectoryStatus, now time.Time) Row {
 	}
 	// Backing off as roster_directories_backing_off counts it: the last
 	// polls failed (the poller then spaces scheduled polls out).
-	var lp poll.LastPoll
-	if len(d.LastPoll) > 0 && json.Unmarshal(d.LastPoll, &lp) == nil && lp.ConsecutiveFailures > 0 {
-		r.BackingOff, r.ConsecutiveFailures, r.NextPollAt = true, lp.ConsecutiveFailures, lp.NextPollAt
+	if n, next := d.PollFailures(); n > 0 {
+		r.BackingOff, r.ConsecutiveFailures, r.NextPollAt = true, n, next
 	}
 	return r
 }
