@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -31,13 +30,13 @@ var ErrSchemaVersion = errors.New("schema version mismatch")
 // ahead of this binary's migrations is refused with ErrSchemaVersion, as
 // the queries would not match it.
 func OpenReadOnly(ctx context.Context, dbURL, dataDir string) (*Store, error) {
+	engine, path, err := parseDatabaseURL(dbURL, dataDir)
+	if err != nil {
+		return nil, err
+	}
 	var s *Store
-	switch {
-	case dbURL == "" || strings.HasPrefix(dbURL, "sqlite:") || strings.HasPrefix(dbURL, "file:"):
-		path := strings.TrimPrefix(strings.TrimPrefix(dbURL, "sqlite://"), "sqlite:")
-		if path == "" {
-			path = filepath.Join(dataDir, "roster.db")
-		}
+	switch engine {
+	case SQLite:
 		path = strings.TrimPrefix(path, "file:")
 		if _, err := os.Stat(path); err != nil {
 			return nil, fmt.Errorf("open sqlite: no roster database at %s (set --data-dir or --database-url): %w", path, err)
@@ -48,7 +47,7 @@ func OpenReadOnly(ctx context.Context, dbURL, dataDir string) (*Store, error) {
 		}
 		db.SetMaxOpenConns(2)
 		s = &Store{engine: SQLite, w: db, r: db}
-	case strings.HasPrefix(dbURL, "postgres://") || strings.HasPrefix(dbURL, "postgresql://"):
+	case Postgres:
 		u, err := url.Parse(dbURL)
 		if err != nil {
 			return nil, fmt.Errorf("database url %q: %w", redactURL(dbURL), err)
@@ -62,8 +61,6 @@ func OpenReadOnly(ctx context.Context, dbURL, dataDir string) (*Store, error) {
 		}
 		db.SetMaxOpenConns(2)
 		s = &Store{engine: Postgres, w: db, r: db}
-	default:
-		return nil, fmt.Errorf("database url %q: want empty (SQLite in the data dir), sqlite:PATH or postgres://", redactURL(dbURL))
 	}
 	s.reads = reads{s}
 	if err := s.Ping(ctx); err != nil {

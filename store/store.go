@@ -76,15 +76,17 @@ type Store struct {
 // dataDir/roster.db; postgres:// or postgresql:// URLs open PostgreSQL.
 // Migrations run before Open returns.
 func Open(ctx context.Context, url, dataDir string) (*Store, error) {
+	engine, path, err := parseDatabaseURL(url, dataDir)
+	if err != nil {
+		return nil, err
+	}
 	var s *Store
-	switch {
-	case url == "" || strings.HasPrefix(url, "sqlite:") || strings.HasPrefix(url, "file:"):
-		path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite://"), "sqlite:")
-		if path == "" {
+	switch engine {
+	case SQLite:
+		if url == "" {
 			if err := os.MkdirAll(dataDir, 0o700); err != nil {
 				return nil, fmt.Errorf("create data dir: %w", err)
 			}
-			path = filepath.Join(dataDir, "roster.db")
 		}
 		st, err := openSQLite(path)
 		if err != nil {
@@ -95,7 +97,7 @@ func Open(ctx context.Context, url, dataDir string) (*Store, error) {
 			return nil, err
 		}
 		s = st
-	case strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://"):
+	case Postgres:
 		db, err := sql.Open("pgx", url)
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", err)
@@ -105,8 +107,6 @@ func Open(ctx context.Context, url, dataDir string) (*Store, error) {
 		db.SetConnMaxIdleTime(5 * time.Minute)
 		s = &Store{engine: Postgres, w: db, r: db, reqLog: db}
 		s.reads = reads{s}
-	default:
-		return nil, fmt.Errorf("database url %q: want empty (SQLite in the data dir), sqlite:PATH or postgres://", redactURL(url))
 	}
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
@@ -117,6 +117,22 @@ func Open(ctx context.Context, url, dataDir string) (*Store, error) {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
 	return s, nil
+}
+
+// parseDatabaseURL says which engine a --database-url names and, for
+// SQLite, the database file: an empty url is roster.db in dataDir.
+func parseDatabaseURL(url, dataDir string) (engine, sqlitePath string, err error) {
+	switch {
+	case url == "" || strings.HasPrefix(url, "sqlite:") || strings.HasPrefix(url, "file:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite://"), "sqlite:")
+		if path == "" {
+			path = filepath.Join(dataDir, "roster.db")
+		}
+		return SQLite, path, nil
+	case strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://"):
+		return Postgres, "", nil
+	}
+	return "", "", fmt.Errorf("database url %q: want empty (SQLite in the data dir), sqlite:PATH or postgres://", redactURL(url))
 }
 
 // Engine says which database engine backs the store.
