@@ -559,10 +559,9 @@ type memberRow struct {
 }
 
 // why explains a member's effective limit: the group (or the default) it
-// comes from, the other groups with a limit, and the team default. The
-// limits of the member's groups come with the member; limits is a
-// fallback for answers without them.
-func why(m *member, limits map[string]*group, t *team) string {
+// comes from, the other groups with a limit (their limits come with the
+// member), and the team default.
+func why(m *member, t *team) string {
 	def := "team default " + t.DefaultText()
 	src := m.SourceGroupID()
 	var others []string
@@ -572,8 +571,6 @@ func why(m *member, limits map[string]*group, t *team) string {
 		}
 		if c, set := g.limit(); set {
 			others = append(others, fmt.Sprintf("%s (%s)", g.Name, limitText(c, true)))
-		} else if gl, ok := limits[g.ID]; ok && gl.SpendLimit.Set {
-			others = append(others, fmt.Sprintf("%s (%s)", g.Name, gl.LimitText()))
 		}
 	}
 	sort.Strings(others)
@@ -629,7 +626,7 @@ func (h *Handler) members(w http.ResponseWriter, r *http.Request, s *session, t 
 	}
 	// Each member's groups carry their limits: they explain the member's.
 	for i := range ms {
-		mv.Members = append(mv.Members, rowOf(&ms[i], nil, t))
+		mv.Members = append(mv.Members, rowOf(&ms[i], t))
 	}
 	// The filter offers the first groups by id, and the chosen one.
 	gs, _, err := h.listGroups(r, s, t, "", "", 200)
@@ -711,30 +708,20 @@ func (h *Handler) readReview(r *http.Request, s *session, t *team, limit int, cu
 	return &out, nil
 }
 
-// limitsOf are the review's groups (every group with a limit) by id.
-func (ra *reviewAnswer) limitsOf() map[string]*group {
-	out := make(map[string]*group, len(ra.Groups))
-	for _, rg := range ra.Groups {
-		g := &group{ID: rg.ID, Name: rg.Name, MemberCount: rg.MemberCount}
-		g.SpendLimit.Cents, g.SpendLimit.Set, g.SpendLimit.Unlimited = rg.Cents, true, rg.Cents == nil
-		out[rg.ID] = g
-	}
-	return out
-}
-
 func (h *Handler) buildReview(r *http.Request, s *session, t *team) (*reviewView, error) {
 	ra, err := h.readReview(r, s, t, pageSize, r.FormValue("cursor"))
 	if err != nil {
 		return nil, err
 	}
 	rv := &reviewView{}
-	limits := ra.limitsOf()
 	for _, rg := range ra.Groups {
-		rv.Groups = append(rv.Groups, reviewGroup{G: *limits[rg.ID], Decides: rg.Decides})
+		g := group{ID: rg.ID, Name: rg.Name, MemberCount: rg.MemberCount}
+		g.SpendLimit.Cents, g.SpendLimit.Set, g.SpendLimit.Unlimited = rg.Cents, true, rg.Cents == nil
+		rv.Groups = append(rv.Groups, reviewGroup{G: g, Decides: rg.Decides})
 	}
 	sort.SliceStable(rv.Groups, func(i, j int) bool { return rv.Groups[i].Decides > rv.Groups[j].Decides })
 	for i := range ra.Members {
-		rv.Members = append(rv.Members, rowOf(&ra.Members[i], limits, t))
+		rv.Members = append(rv.Members, rowOf(&ra.Members[i], t))
 	}
 	if ra.NextCursor != "" {
 		rv.Next = teamPath(t, "/review?"+url.Values{"cursor": {ra.NextCursor}}.Encode())
@@ -742,12 +729,12 @@ func (h *Handler) buildReview(r *http.Request, s *session, t *team) (*reviewView
 	return rv, nil
 }
 
-func rowOf(m *member, limits map[string]*group, t *team) memberRow {
+func rowOf(m *member, t *team) memberRow {
 	names := make([]string, 0, len(m.Groups))
 	for _, g := range m.Groups {
 		names = append(names, g.Name)
 	}
-	return memberRow{M: *m, Groups: strings.Join(names, ", "), Why: why(m, limits, t)}
+	return memberRow{M: *m, Groups: strings.Join(names, ", "), Why: why(m, t)}
 }
 
 // --- activity ---

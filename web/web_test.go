@@ -207,12 +207,9 @@ func TestWhy(t *testing.T) {
 	s := func(v string) *string { return &v }
 	tm := &team{}
 	tm.DefaultLimit.Cents = c(5000)
-	lim := func(cents *int64, set bool) *group {
-		g := &group{}
-		g.SpendLimit.Cents, g.SpendLimit.Set = cents, set
-		return g
-	}
-	limits := map[string]*group{"eng": lim(c(20000), true), "sales": lim(c(10000), true), "ops": lim(nil, false), "all": lim(nil, true)}
+	// The limits of a member's groups, as the members answer carries them
+	// (per_user_cents; absent on a group without a limit; null: unlimited).
+	limits := map[string]string{"eng": `20000`, "sales": `10000`, "ops": ``, "all": `null`}
 	mem := func(cents *int64, src string, groups ...string) *member {
 		m := &member{}
 		m.SpendLimit.Cents = cents
@@ -222,7 +219,7 @@ func TestWhy(t *testing.T) {
 			m.SpendLimit.Source.GroupName = s(map[string]string{"eng": "Engineering", "all": "Everyone"}[src])
 		}
 		for _, g := range groups {
-			m.Groups = append(m.Groups, groupRef{ID: g, Name: map[string]string{"eng": "Engineering", "sales": "Sales", "ops": "Ops", "all": "Everyone"}[g]})
+			m.Groups = append(m.Groups, groupRef{ID: g, Name: map[string]string{"eng": "Engineering", "sales": "Sales", "ops": "Ops", "all": "Everyone"}[g], Limit: json.RawMessage(limits[g])})
 		}
 		return m
 	}
@@ -235,11 +232,11 @@ func TestWhy(t *testing.T) {
 		{mem(nil, "all", "all", "eng"), "Unlimited from Everyone; also in Engineering ($200.00); team default $50.00"},
 		{mem(c(5000), ""), "$50.00 from the team default"},
 		{mem(c(5000), "", "ops"), "$50.00 from the team default; none of their groups sets a limit"},
-		// Limits as the member's answer carries them.
+		// Other limits on the same groups.
 		{withLimits(mem(c(30000), "eng", "eng", "sales", "ops"), `30000`, `25000`, ``), "$300.00 from Engineering; also in Sales ($250.00); team default $50.00"},
 		{withLimits(mem(nil, "all", "all", "sales"), `null`, `25000`), "Unlimited from Everyone; also in Sales ($250.00); team default $50.00"},
 	} {
-		if got := why(tc.m, limits, tm); got != tc.want {
+		if got := why(tc.m, tm); got != tc.want {
 			t.Errorf("why = %q, want %q", got, tc.want)
 		}
 	}
